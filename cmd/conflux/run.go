@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// errUsage marks an error caused by how the command was called; it exits 2.
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) {
+		return 2
+	}
+	return 1
+}
+
+// env gives the command its environment, so tests can pass their own.
+type env func(key string) string
+
+// command is one subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"help":    {"show this help", nil}, // handled in run
+		"version": {"print the version and build information", runVersion},
+		"dev":     {"run the whole pipeline in one process (not built yet)", runDev},
+	}
+}
+
+// run is the testable entry point: it dispatches args[0] to its subcommand.
+func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		printHelp(stderr)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		printHelp(stdout)
+		return nil
+	}
+	cmd, ok := commands()[name]
+	if !ok {
+		printHelp(stderr)
+		return fmt.Errorf("%w: unknown command %q", errUsage, name)
+	}
+	return cmd.run(ctx, rest, getenv, stdout, stderr)
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "conflux: an AT Protocol event backbone (relay, hosts, AppView, feed generators)")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Usage: conflux <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Commands:")
+	cmds := commands()
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Run 'conflux <command> -h' for a command's flags.")
+}
+
+// notBuilt lists the parts of the pipeline that do not exist yet; dev says so
+// plainly instead of pretending.
+var notBuilt = []string{
+	"firehose (event log, subscribeRepos server, consumer)",
+	"pds (repository host)",
+	"relay",
+	"appview",
+	"feedgen",
+	"the dev dashboard",
+}
+
+func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	fmt.Fprintln(stderr, "conflux dev runs the whole pipeline in one process, but it is not built yet.")
+	fmt.Fprintln(stderr, "Built so far: the atproto data model (repo/: cid, dagcbor, car, mst, crypto, syntax, commits) and identity/.")
+	fmt.Fprintln(stderr, "Not built yet:")
+	for _, s := range notBuilt {
+		fmt.Fprintln(stderr, "  -", s)
+	}
+	return fmt.Errorf("dev: not built yet: %s", strings.Join(notBuilt, "; "))
+}
