@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"help":    {"show this help", nil}, // handled in run
 		"version": {"print the version and build information", runVersion},
 		"dev":     {"run the whole pipeline in one process (not built yet)", runDev},
+		"tail":    {"print a subscribeRepos event stream (firehose)", runTail},
 	}
 }
 
