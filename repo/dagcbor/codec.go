@@ -60,6 +60,8 @@ func newModes() (modes, error) {
 		IntDec:           cbor.IntDecConvertSigned,
 		DefaultMapType:   reflect.TypeFor[map[string]any](),
 		UTF8:             cbor.UTF8RejectInvalid,
+		// Map keys name struct fields exactly: "Langs" is not "langs".
+		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 	}.DecModeWithTags(tags)
 	if err != nil {
 		return modes{}, fmt.Errorf("dagcbor: decoder options: %w", err)

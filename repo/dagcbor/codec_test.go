@@ -427,3 +427,22 @@ func TestCIDCBORForm(t *testing.T) {
 		}
 	}
 }
+
+func TestStructFieldsMatchCaseSensitively(t *testing.T) {
+	t.Parallel()
+	type post struct {
+		Text  string   `cbor:"text"`
+		Langs []string `cbor:"langs,omitempty"`
+	}
+	b, err := Marshal(map[string]any{"text": "hi", "Langs": []any{"en"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p post
+	if err := Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Text != "hi" || p.Langs != nil {
+		t.Fatalf("key %q filled field langs: %+v", "Langs", p)
+	}
+}
