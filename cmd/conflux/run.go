@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"version": {"print the version and build information", runVersion},
 		"dev":     {"run the whole pipeline in one process (not built yet)", runDev},
 		"tail":    {"print a subscribeRepos event stream (firehose)", runTail},
+		"pds":     {"run a repository host (with --synth-users for synthetic activity)", runPDS},
 		"post":    {"create a post on a PDS (facets for mentions, links, hashtags)", runPost},
 		"like":    {"like a post on a PDS", runLike},
 		"follow":  {"follow an account from a PDS account", runFollow},
