@@ -125,7 +125,7 @@ func runPDS(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 
 	plcURL := f.plcURL
 	if plcURL == "" {
-		dir, err := plc.NewDirectory(plc.DirectoryConfig{Dir: filepath.Join(f.dataDir, "plc"), Logger: log.With("component", "plc")})
+		dir, err := plc.NewDirectory(plc.DirectoryConfig{Dir: filepath.Join(f.dataDir, "plc"), Logger: log})
 		if err != nil {
 			return fmt.Errorf("pds: development PLC directory: %w", err)
 		}
@@ -141,7 +141,7 @@ func runPDS(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		HandleDomains: []string{f.handleDomain},
 		AdminPassword: f.adminPassword,
 		SigningAlg:    f.signingAlg,
-		Logger:        log.With("component", "pds"),
+		Logger:        log,
 		Registry:      reg,
 	})
 	if err != nil {
@@ -175,7 +175,7 @@ func runPDS(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 			Rate:         f.synthRate,
 			Seed:         f.synthSeed,
 			HandleDomain: strings.TrimPrefix(f.handleDomain, "."),
-			Logger:       log.With("component", "synth"),
+			Logger:       log,
 			Metrics:      synth.NewMetrics(reg),
 		})
 		if err != nil {
