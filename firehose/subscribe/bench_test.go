@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,27 @@ func BenchmarkFanout(b *testing.B) {
 			benchFanout(b, 100, 2000, sync)
 		})
 	}
+	b.Run("subs=1000_rate=2000_fsync=true", func(b *testing.B) {
+		benchFanout(b, 1000, 2000, true)
+	})
+}
+
+// cpuSeconds is the process's user plus system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// maxRSSMB is the process's peak resident set size.
+func maxRSSMB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024 // Linux reports kilobytes
 }
 
 func benchFanout(b *testing.B, subs, rate int, fsync bool) {
@@ -61,6 +83,7 @@ func benchFanout(b *testing.B, subs, rate int, fsync bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
+	cpu0 := cpuSeconds()
 	interval := time.Second / time.Duration(rate)
 	for k := range n {
 		if d := time.Until(start.Add(time.Duration(k) * interval)); d > 0 {
@@ -96,6 +119,10 @@ func benchFanout(b *testing.B, subs, rate int, fsync bool) {
 	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / 1e6 }
 	b.ReportMetric(float64(n)/appendSecs, "appends/s")
 	b.ReportMetric(float64(subs*n)/elapsed, "frames/s")
+	// CPU and memory of the whole process: server and the in-process
+	// subscribers' clients together.
+	b.ReportMetric((cpuSeconds()-cpu0)/elapsed, "cpu-cores")
+	b.ReportMetric(maxRSSMB(), "maxrss-MB")
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1), "max-ms")
