@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 )
 
 // errUsage marks an error caused by how the command was called; it exits 2.
@@ -32,13 +31,14 @@ func commands() map[string]command {
 	return map[string]command{
 		"help":    {"show this help", nil}, // handled in run
 		"version": {"print the version and build information", runVersion},
-		"dev":     {"run the whole pipeline in one process (not built yet)", runDev},
+		"dev":     {"run the pipeline in one process: PLC directory, two hosts with synthetic users, relay", runDev},
 		"tail":    {"print a subscribeRepos event stream (firehose)", runTail},
 		"pds":     {"run a repository host (with --synth-users for synthetic activity)", runPDS},
 		"post":    {"create a post on a PDS (facets for mentions, links, hashtags)", runPost},
 		"like":    {"like a post on a PDS", runLike},
 		"follow":  {"follow an account from a PDS account", runFollow},
 		"delete":  {"delete one of your records on a PDS", runDelete},
+		"relay":   {"run the relay: verify and merge hosts' streams into one firehose", runRelay},
 	}
 }
 
@@ -79,25 +79,4 @@ func printHelp(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'conflux <command> -h' for a command's flags.")
-}
-
-// notBuilt lists the parts of the pipeline that do not exist yet; dev says so
-// plainly instead of pretending.
-var notBuilt = []string{
-	"firehose (event log, subscribeRepos server, consumer)",
-	"pds (repository host)",
-	"relay",
-	"appview",
-	"feedgen",
-	"the dev dashboard",
-}
-
-func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
-	fmt.Fprintln(stderr, "conflux dev runs the whole pipeline in one process, but it is not built yet.")
-	fmt.Fprintln(stderr, "Built so far: the atproto data model (repo/: cid, dagcbor, car, mst, crypto, syntax, commits) and identity/.")
-	fmt.Fprintln(stderr, "Not built yet:")
-	for _, s := range notBuilt {
-		fmt.Fprintln(stderr, "  -", s)
-	}
-	return fmt.Errorf("dev: not built yet: %s", strings.Join(notBuilt, "; "))
 }

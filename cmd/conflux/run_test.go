@@ -47,14 +47,12 @@ func TestUnknownAndMissingCommand(t *testing.T) {
 	}
 }
 
-func TestDevSaysWhatIsNotBuilt(t *testing.T) {
+func TestDevUsage(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
-	err := run(t.Context(), []string{"dev"}, noEnv, &out, &errOut)
-	if err == nil || !strings.Contains(err.Error(), "not built yet") {
-		t.Fatalf("dev: got %v, want a 'not built yet' error", err)
-	}
-	if !strings.Contains(errOut.String(), "relay") {
-		t.Fatalf("dev does not name the missing parts:\n%s", errOut.String())
+	for _, args := range [][]string{{"dev", "extra"}, {"dev", "--users", "-1"}, {"dev", "--status-every", "0s"}} {
+		if err := run(t.Context(), args, noEnv, &out, &errOut); !errors.Is(err, errUsage) {
+			t.Errorf("run(%q) = %v, want a usage error", args, err)
+		}
 	}
 }

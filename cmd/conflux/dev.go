@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/conflux-atproto/conflux/identity/plc"
+	"github.com/conflux-atproto/conflux/pds"
+	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/relay"
+)
+
+// notBuilt lists the stages of the pipeline that `conflux dev` cannot run
+// yet; it says so at start instead of pretending.
+var notBuilt = []string{"appview", "feedgen", "the dev dashboard"}
+
+type devFlags struct {
+	dataDir, bind    string
+	portBase         int
+	reset            bool
+	users            int
+	rate             float64
+	statusEvery      time.Duration
+	logLevel         string
+	hostNames        []string
+	devAdminPassword string
+}
+
+func parseDevFlags(args []string, stderr io.Writer) (devFlags, error) {
+	f := devFlags{hostNames: []string{"a", "b"}, devAdminPassword: "dev"}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.dataDir, "data", "./conflux-data", "data directory for every service")
+	fs.BoolVar(&f.reset, "reset", false, "delete the data directory first")
+	fs.StringVar(&f.bind, "bind", "127.0.0.1", "address to listen on")
+	fs.IntVar(&f.portBase, "port-base", 2580, "first port: metrics +0, PLC +2, hosts +3 and +4, relay +10; 0 picks free ports")
+	fs.IntVar(&f.users, "users", 10, "synthetic users per host")
+	fs.Float64Var(&f.rate, "rate", 5, "synthetic writes per second per host")
+	fs.DurationVar(&f.statusEvery, "status-every", 5*time.Second, "how often to print the status line")
+	fs.StringVar(&f.logLevel, "log-level", "warn", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, err
+		}
+		return f, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("%w: dev takes no arguments, got %q", errUsage, fs.Args())
+	}
+	if f.users < 0 || f.rate < 0 || f.portBase < 0 || f.statusEvery <= 0 {
+		return f, fmt.Errorf("%w: --users, --rate and --port-base must not be negative, --status-every must be positive", errUsage)
+	}
+	return f, nil
+}
+
+// devListen opens a listener at base+offset, or on a free port when base is 0.
+func devListen(bind string, base, offset int) (net.Listener, string, error) {
+	port := 0
+	if base > 0 {
+		port = base + offset
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(bind, fmt.Sprint(port)))
+	if err != nil {
+		return nil, "", err
+	}
+	return ln, "http://" + ln.Addr().String(), nil
+}
+
+// devGroup runs servers and services and stops them together.
+type devGroup struct {
+	errc    chan error
+	running int
+	servers []*http.Server
+}
+
+func (g *devGroup) serve(ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	g.servers = append(g.servers, srv)
+	g.goRun(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+}
+
+func (g *devGroup) goRun(fn func() error) {
+	g.running++
+	go func() { g.errc <- fn() }()
+}
+
+func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
+	f, err := parseDevFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	if f.reset {
+		if err := os.RemoveAll(f.dataDir); err != nil {
+			return fmt.Errorf("dev: reset: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := &devGroup{errc: make(chan error, 16)}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	serviceReg := func(name string) prometheus.Registerer {
+		return prometheus.WrapRegistererWith(prometheus.Labels{"service": name}, reg)
+	}
+
+	// The development PLC directory every identity is registered with.
+	plcLn, plcURL, err := devListen(f.bind, f.portBase, 2)
+	if err != nil {
+		return fmt.Errorf("dev: PLC directory: %w", err)
+	}
+	dir, err := plc.NewDirectory(plc.DirectoryConfig{Dir: filepath.Join(f.dataDir, "plc"), Logger: log})
+	if err != nil {
+		return fmt.Errorf("dev: PLC directory: %w", err)
+	}
+	defer dir.Close()
+	g.serve(plcLn, dir)
+
+	// Two repository hosts with synthetic users.
+	var hostURLs []string
+	for i, name := range f.hostNames {
+		ln, url, err := devListen(f.bind, f.portBase, 3+i)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dev: host %s: %w", name, err)
+		}
+		domain := name + ".test"
+		host, err := pds.New(pds.Config{
+			DataDir: filepath.Join(f.dataDir, "pds-"+name), PublicURL: url, PLCURL: plcURL,
+			HandleDomains: []string{"." + domain}, AdminPassword: f.devAdminPassword,
+			Logger: log.With("host", name), Registry: serviceReg("pds-" + name),
+		})
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dev: host %s: %w", name, err)
+		}
+		defer host.Close()
+		g.serve(ln, host.Handler())
+		g.goRun(func() error { return host.Run(ctx) })
+		if f.users > 0 {
+			drv, err := synth.New(synth.Config{
+				Host: synthHost{pds: host}, Users: f.users, Rate: f.rate, Seed: int64(i + 1),
+				HandleDomain: domain, Logger: log.With("host", name), Metrics: synth.NewMetrics(serviceReg("pds-" + name)),
+			})
+			if err != nil {
+				cancel()
+				return fmt.Errorf("dev: synthetic activity on %s: %w", name, err)
+			}
+			g.goRun(func() error {
+				if err := drv.Run(ctx); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("synthetic activity on %s: %w", name, err)
+				}
+				return nil
+			})
+		}
+		hostURLs = append(hostURLs, url)
+	}
+
+	// The relay, crawling both hosts from the start of their logs.
+	relayLn, relayURL, err := devListen(f.bind, f.portBase, 10)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: relay: %w", err)
+	}
+	rl, err := relay.New(relay.Config{
+		DataDir: filepath.Join(f.dataDir, "relay"), PLCURL: plcURL, Dev: true,
+		AdminPassword: f.devAdminPassword, Logger: log.With("service", "relay"), Registerer: serviceReg("relay"),
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: relay: %w", err)
+	}
+	defer rl.Close()
+	g.serve(relayLn, rl.Handler())
+	g.goRun(func() error { return rl.Run(ctx) })
+	for _, u := range hostURLs {
+		if err := rl.AddHost(ctx, u, relay.HostOptions{Backfill: true}); err != nil {
+			cancel()
+			return fmt.Errorf("dev: relay: crawl %s: %w", u, err)
+		}
+	}
+
+	metricsLn, metricsURL, err := devListen(f.bind, f.portBase, 0)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: metrics: %w", err)
+	}
+	g.serve(metricsLn, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	fmt.Fprintf(stdout, "conflux dev: data in %s\n", f.dataDir)
+	fmt.Fprintf(stdout, "  plc       %s   (development directory)\n", plcURL)
+	for i, u := range hostURLs {
+		fmt.Fprintf(stdout, "  host %s    %s   firehose %s/xrpc/com.atproto.sync.subscribeRepos\n", f.hostNames[i], u, wsURL(u))
+	}
+	fmt.Fprintf(stdout, "  relay     %s   firehose %s/xrpc/com.atproto.sync.subscribeRepos\n", relayURL, wsURL(relayURL))
+	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", metricsURL)
+	fmt.Fprintf(stdout, "  admin password of hosts and relay: %s\n", f.devAdminPassword)
+	fmt.Fprintf(stdout, "  not built yet: %s\n", strings.Join(notBuilt, ", "))
+
+	var first error
+	tick := time.NewTicker(f.statusEvery)
+	defer tick.Stop()
+	var prev map[string]float64
+	prevAt := time.Now()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-g.errc:
+			g.running--
+			if err != nil {
+				first = err
+				break loop
+			}
+		case now := <-tick.C:
+			heads := headSeqs(reg)
+			fmt.Fprintln(stdout, statusLine(heads, prev, now.Sub(prevAt)))
+			prev, prevAt = heads, now
+		}
+	}
+	cancel()
+	shutCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	for _, srv := range g.servers {
+		if err := srv.Shutdown(shutCtx); err != nil && first == nil {
+			first = err
+		}
+	}
+	for ; g.running > 0; g.running-- {
+		if err := <-g.errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func wsURL(httpURL string) string { return "ws" + strings.TrimPrefix(httpURL, "http") }
+
+// headSeqs reads each service's event-log head from the metrics registry.
+func headSeqs(g prometheus.Gatherer) map[string]float64 {
+	out := map[string]float64{}
+	mfs, err := g.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "conflux_eventlog_head_seq" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "service" {
+					out[l.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return out
+}
+
+// statusLine is one line: each service's head seq and events/s since the last line.
+func statusLine(heads, prev map[string]float64, d time.Duration) string {
+	names := make([]string, 0, len(heads))
+	for n := range heads {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	b.WriteString("status:")
+	for _, n := range names {
+		fmt.Fprintf(&b, " %s seq=%.0f", n, heads[n])
+		if p, ok := prev[n]; ok && d > 0 {
+			fmt.Fprintf(&b, " (%.0f/s)", (heads[n]-p)/d.Seconds())
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/conflux-atproto/conflux/firehose"
+	"github.com/conflux-atproto/conflux/repo"
+	"github.com/conflux-atproto/conflux/repo/car"
+)
+
+// TestDevRunsThePipeline runs `conflux dev` on free ports and checks that the
+// relay's firehose carries both hosts' commits, each passing the sync 1.1
+// proof check, and that the status line reports the relay's head.
+func TestDevRunsThePipeline(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data", t.TempDir(), "--port-base", "0", "--users", "3",
+			"--rate", "40", "--status-every", "200ms"}, noEnv, &stdout, &stderr)
+	}()
+	var relayWS string
+	waitFor(t, "the relay URL", func() bool {
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if strings.HasPrefix(line, "  relay ") {
+				relayWS = wsURL(strings.Fields(line)[1])
+				return true
+			}
+		}
+		return false
+	})
+	relaySeq := regexp.MustCompile(`relay seq=(\d+)`)
+	waitFor(t, "a status line with relay events", func() bool {
+		for _, m := range relaySeq.FindAllStringSubmatch(stdout.String(), -1) {
+			if n, _ := strconv.Atoi(m[1]); n > 20 {
+				return true
+			}
+		}
+		return false
+	})
+
+	conn, _, err := websocket.DefaultDialer.DialContext(ctx, relayWS+"/xrpc/com.atproto.sync.subscribeRepos?cursor=0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	repos := map[string]bool{}
+	var last int64
+	for checked := 0; checked < 20; {
+		_, msg, err := conn.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fr, err := firehose.DecodeFrame(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seq, ok := fr.Seq()
+		if !ok || seq <= last {
+			t.Fatalf("relay seq %d after %d", seq, last)
+		}
+		last = seq
+		c, isCommit := fr.Msg.(*firehose.Commit)
+		if !isCommit || len(c.Ops) == 0 || !c.PrevData.Defined() {
+			continue
+		}
+		if _, err := repo.CheckCommitProof(c.Evidence(), car.CommitLimits()); err != nil {
+			t.Fatalf("relay seq %d: %v", c.Seq, err)
+		}
+		repos[c.Repo] = true
+		checked++
+	}
+	if len(repos) < 2 {
+		t.Fatalf("commits from only %d repos", len(repos))
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev returned %v\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not shut down")
+	}
+}
