@@ -1,0 +1,190 @@
+package appview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/conflux-atproto/conflux/appview/internal/index"
+	"github.com/conflux-atproto/conflux/firehose/consumer"
+	"github.com/conflux-atproto/conflux/identity"
+)
+
+// ConsumerName names the AppView's cursor key in its Pebble store.
+const ConsumerName = "appview"
+
+// Config configures New.
+type Config struct {
+	// RelayURL is the subscribeRepos stream to index (required).
+	RelayURL string
+	// Dir is the Pebble directory (required unless DB is set).
+	Dir string
+	// DB, if set, is used instead of opening Dir; the Server does not close it.
+	DB *pebble.DB
+	// Listen is the HTTP address for Run ("" serves no HTTP; see Handler).
+	Listen string
+	// NoVerify turns commit proof and signature checks off (trusted relay).
+	NoVerify bool
+	// Resolver provides signing keys; required unless NoVerify.
+	Resolver identity.DIDResolver
+	// Cursor is where to start when no cursor is stored (0 = the relay's
+	// whole window, consumer.NoCursor = live tail).
+	Cursor int64
+	// HeadFunc, if set, reports the relay's head seq for the lag metric.
+	HeadFunc func(ctx context.Context) (int64, error)
+	// ResyncInterval is the least time between two getRepo resyncs of
+	// desynchronised repositories (default 1 s; negative: no limit).
+	ResyncInterval time.Duration
+	// NoSync commits batches without fsync (tests, benchmarks).
+	NoSync bool
+	// MaxBatchEvents bounds events per committed batch (default: consumer's).
+	MaxBatchEvents int
+	// MinBackoff, MaxBackoff override the consumer's reconnect backoff.
+	MinBackoff, MaxBackoff time.Duration
+	// ProgressInterval overrides the consumer's progress log period.
+	ProgressInterval time.Duration
+	Logger           *slog.Logger
+	// Registry, if set, receives the AppView's and the consumer's metrics.
+	Registry prometheus.Registerer
+}
+
+// Server is the AppView: indexer plus XRPC read API.
+type Server struct {
+	cfg     Config
+	db      *pebble.DB
+	ownDB   bool
+	ix      *index.Index
+	cons    *consumer.Consumer
+	echo    *echo.Echo
+	log     *slog.Logger
+	metrics *Metrics
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New validates cfg and opens the store. It starts nothing.
+func New(cfg Config) (*Server, error) {
+	if cfg.RelayURL == "" {
+		return nil, errors.New("appview config: RelayURL is required")
+	}
+	if !cfg.NoVerify && cfg.Resolver == nil {
+		return nil, errors.New("appview config: Resolver is required unless NoVerify")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger.With("component", "appview")}
+	if s.db == nil {
+		if cfg.Dir == "" {
+			return nil, errors.New("appview config: Dir or DB is required")
+		}
+		db, err := pebble.Open(cfg.Dir, &pebble.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open appview index: %w", err)
+		}
+		s.db, s.ownDB = db, true
+	}
+	var cm *consumer.Metrics
+	if cfg.Registry != nil {
+		s.metrics = NewMetrics(cfg.Registry)
+		cm = consumer.NewMetrics(cfg.Registry)
+	}
+	s.ix = index.New(s.db)
+	s.ix.OnSkip = s.metrics.skip
+	fetch, err := newHTTPFetcher(cfg.RelayURL)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("appview config: %w", err)
+	}
+	if cfg.ResyncInterval == 0 {
+		cfg.ResyncInterval = time.Second
+	}
+	h := &indexer{ix: s.ix, verify: !cfg.NoVerify, keys: cfg.Resolver, log: s.log, metrics: s.metrics,
+		fetch: fetch, limit: &limiter{interval: cfg.ResyncInterval}}
+	cons, err := consumer.New(consumer.Config{
+		URL:    cfg.RelayURL,
+		Cursor: cfg.Cursor,
+		Durable: &consumer.Durable{DB: s.db, Name: ConsumerName, Handler: h,
+			MaxBatchEvents: cfg.MaxBatchEvents, NoSync: cfg.NoSync},
+		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		HeadFunc: cfg.HeadFunc, ProgressInterval: cfg.ProgressInterval,
+		Logger: cfg.Logger, Metrics: cm,
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("appview consumer: %w", err)
+	}
+	s.cons = cons
+	s.echo = echo.New()
+	s.echo.HideBanner, s.echo.HidePort = true, true
+	(&api{db: s.db}).routes(s.echo)
+	return s, nil
+}
+
+// Handler serves the XRPC reads.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Cursor is the seq of the last committed event.
+func (s *Server) Cursor() int64 { return s.cons.Cursor() }
+
+// Skipped returns the record ops skipped so far, by reason.
+func (s *Server) Skipped() map[index.SkipReason]int64 { return s.ix.Skipped() }
+
+// Run indexes the stream and, if Config.Listen is set, serves HTTP until
+// ctx is cancelled or the consumer fails.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var srv *http.Server
+	errc := make(chan error, 1)
+	if s.cfg.Listen != "" {
+		ln, err := net.Listen("tcp", s.cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("appview listen: %w", err)
+		}
+		s.log.Info("serving", "addr", ln.Addr().String())
+		srv = &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				cancel()
+			}
+		}()
+	}
+	err := s.cons.Run(ctx)
+	if srv != nil {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+	}
+	select {
+	case serr := <-errc:
+		return fmt.Errorf("appview http: %w", serr)
+	default:
+	}
+	if err != nil {
+		return fmt.Errorf("appview consumer: %w", err)
+	}
+	return nil
+}
+
+// Close closes the store if New opened it. It is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if s.ownDB {
+			s.closeErr = s.db.Close()
+		}
+	})
+	return s.closeErr
+}
