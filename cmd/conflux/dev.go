@@ -18,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/conflux-atproto/conflux/appview"
+	"github.com/conflux-atproto/conflux/identity"
 	"github.com/conflux-atproto/conflux/identity/plc"
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/synth"
@@ -26,7 +28,7 @@ import (
 
 // notBuilt lists the stages of the pipeline that `conflux dev` cannot run
 // yet; it says so at start instead of pretending.
-var notBuilt = []string{"appview", "feedgen", "the dev dashboard"}
+var notBuilt = []string{"feedgen", "the dev dashboard"}
 
 type devFlags struct {
 	dataDir, bind    string
@@ -47,7 +49,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devFlags, error) {
 	fs.StringVar(&f.dataDir, "data", "./conflux-data", "data directory for every service")
 	fs.BoolVar(&f.reset, "reset", false, "delete the data directory first")
 	fs.StringVar(&f.bind, "bind", "127.0.0.1", "address to listen on")
-	fs.IntVar(&f.portBase, "port-base", 2580, "first port: metrics +0, PLC +2, hosts +3 and +4, relay +10; 0 picks free ports")
+	fs.IntVar(&f.portBase, "port-base", 2580, "first port: metrics +0, PLC +2, hosts +3 and +4, relay +10, appview +20; 0 picks free ports")
 	fs.IntVar(&f.users, "users", 10, "synthetic users per host")
 	fs.Float64Var(&f.rate, "rate", 5, "synthetic writes per second per host")
 	fs.DurationVar(&f.statusEvery, "status-every", 5*time.Second, "how often to print the status line")
@@ -205,6 +207,39 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		}
 	}
 
+	// The AppView, indexing the relay's firehose with full verification.
+	avLn, avURL, err := devListen(f.bind, f.portBase, 20)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: appview: %w", err)
+	}
+	resolver, err := identity.NewResolver(identity.Config{PLCURL: plcURL})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: appview: %w", err)
+	}
+	ids, err := identity.NewCache(resolver, identity.CacheConfig{})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: appview: %w", err)
+	}
+	av, err := appview.New(appview.Config{
+		RelayURL: wsURL(relayURL), Dir: filepath.Join(f.dataDir, "appview"), Resolver: ids,
+		HeadFunc: func(context.Context) (int64, error) { return rl.Head(), nil },
+		Logger:   log.With("service", "appview"),
+		// The relay labels its consumers' metrics with "consumer"; one
+		// registry needs the same label names on a metric everywhere.
+		Registry: prometheus.WrapRegistererWith(prometheus.Labels{"consumer": "appview"}, serviceReg("appview")),
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: appview: %w", err)
+	}
+	defer av.Close()
+	g.serve(avLn, av.Handler())
+	g.goRun(func() error { return av.Run(ctx) })
+	consumers := map[string]func() int64{"appview": av.Cursor}
+
 	metricsLn, metricsURL, err := devListen(f.bind, f.portBase, 0)
 	if err != nil {
 		cancel()
@@ -218,6 +253,7 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, "  host %s    %s   firehose %s/xrpc/com.atproto.sync.subscribeRepos\n", f.hostNames[i], u, wsURL(u))
 	}
 	fmt.Fprintf(stdout, "  relay     %s   firehose %s/xrpc/com.atproto.sync.subscribeRepos\n", relayURL, wsURL(relayURL))
+	fmt.Fprintf(stdout, "  appview   %s   reads: /xrpc/app.bsky.actor.getProfile?actor=<handle or DID>, getAuthorFeed, getPostThread, ...\n", avURL)
 	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", metricsURL)
 	fmt.Fprintf(stdout, "  admin password of hosts and relay: %s\n", f.devAdminPassword)
 	fmt.Fprintf(stdout, "  not built yet: %s\n", strings.Join(notBuilt, ", "))
@@ -240,7 +276,12 @@ loop:
 			}
 		case now := <-tick.C:
 			heads := headSeqs(reg)
-			fmt.Fprintln(stdout, statusLine(heads, prev, now.Sub(prevAt)))
+			line := statusLine(heads, prev, now.Sub(prevAt))
+			for _, name := range []string{"appview"} {
+				cur := consumers[name]()
+				line += fmt.Sprintf(" | %s cursor=%d lag=%d", name, cur, rl.Head()-cur)
+			}
+			fmt.Fprintln(stdout, line)
 			prev, prevAt = heads, now
 		}
 	}

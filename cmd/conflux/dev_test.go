@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,10 +40,13 @@ func TestDevRunsThePipeline(t *testing.T) {
 		}
 		return false
 	})
-	relaySeq := regexp.MustCompile(`relay seq=(\d+)`)
-	waitFor(t, "a status line with relay events", func() bool {
-		for _, m := range relaySeq.FindAllStringSubmatch(stdout.String(), -1) {
-			if n, _ := strconv.Atoi(m[1]); n > 20 {
+	// The status line shows the relay's head and the appview following it.
+	status := regexp.MustCompile(`relay seq=(\d+).*appview cursor=(\d+)`)
+	waitFor(t, "a status line with relay and appview progress", func() bool {
+		for _, m := range status.FindAllStringSubmatch(stdout.String(), -1) {
+			relayHead, _ := strconv.Atoi(m[1])
+			appviewCursor, _ := strconv.Atoi(m[2])
+			if relayHead > 20 && appviewCursor > 20 {
 				return true
 			}
 		}
@@ -82,6 +87,31 @@ func TestDevRunsThePipeline(t *testing.T) {
 	if len(repos) < 2 {
 		t.Fatalf("commits from only %d repos", len(repos))
 	}
+
+	// The appview serves a profile of an account the relay carries.
+	var appviewURL string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if strings.HasPrefix(line, "  appview ") {
+			appviewURL = strings.Fields(line)[1]
+		}
+	}
+	did := ""
+	for r := range repos {
+		did = r
+		break
+	}
+	waitFor(t, "the appview's profile of "+did, func() bool {
+		resp, err := http.Get(appviewURL + "/xrpc/app.bsky.actor.getProfile?actor=" + did)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var p struct {
+			DID        string `json:"did"`
+			PostsCount int    `json:"postsCount"`
+		}
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&p) == nil && p.DID == did
+	})
 
 	cancel()
 	select {
