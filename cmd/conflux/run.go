@@ -39,6 +39,7 @@ func commands() map[string]command {
 		"follow":  {"follow an account from a PDS account", runFollow},
 		"delete":  {"delete one of your records on a PDS", runDelete},
 		"relay":   {"run the relay: verify and merge hosts' streams into one firehose", runRelay},
+		"feedgen": {"run a feed generator following a relay (getFeedSkeleton)", runFeedgen},
 		"appview": {"run the AppView: index a relay's app.bsky records and serve reads", runAppview},
 	}
 }
