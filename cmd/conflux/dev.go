@@ -18,7 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/conflux-atproto/conflux/appview"
+	"github.com/conflux-atproto/conflux/feedgen"
+	"github.com/conflux-atproto/conflux/feedgen/feedfile"
+	"github.com/conflux-atproto/conflux/feedgen/plugin"
+	"github.com/conflux-atproto/conflux/feedgen/plugins/catposts"
+	"github.com/conflux-atproto/conflux/firehose/consumer"
 	"github.com/conflux-atproto/conflux/identity"
 	"github.com/conflux-atproto/conflux/identity/plc"
 	"github.com/conflux-atproto/conflux/pds"
@@ -28,7 +35,7 @@ import (
 
 // notBuilt lists the stages of the pipeline that `conflux dev` cannot run
 // yet; it says so at start instead of pretending.
-var notBuilt = []string{"feedgen", "the dev dashboard"}
+var notBuilt = []string{"the dev dashboard"}
 
 type devFlags struct {
 	dataDir, bind    string
@@ -49,7 +56,7 @@ func parseDevFlags(args []string, stderr io.Writer) (devFlags, error) {
 	fs.StringVar(&f.dataDir, "data", "./conflux-data", "data directory for every service")
 	fs.BoolVar(&f.reset, "reset", false, "delete the data directory first")
 	fs.StringVar(&f.bind, "bind", "127.0.0.1", "address to listen on")
-	fs.IntVar(&f.portBase, "port-base", 2580, "first port: metrics +0, PLC +2, hosts +3 and +4, relay +10, appview +20; 0 picks free ports")
+	fs.IntVar(&f.portBase, "port-base", 2580, "first port: metrics +0, PLC +2, hosts +3 and +4, relay +10, appview +20, feedgen +30; 0 picks free ports")
 	fs.IntVar(&f.users, "users", 10, "synthetic users per host")
 	fs.Float64Var(&f.rate, "rate", 5, "synthetic writes per second per host")
 	fs.DurationVar(&f.statusEvery, "status-every", 5*time.Second, "how often to print the status line")
@@ -239,6 +246,59 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	g.serve(avLn, av.Handler())
 	g.goRun(func() error { return av.Run(ctx) })
 	consumers := map[string]func() int64{"appview": av.Cursor}
+	consumerNames := []string{"appview"}
+
+	// The feed generator with three example feeds, each on its own cursor.
+	fgLn, fgURL, err := devListen(f.bind, f.portBase, 30)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: feedgen: %w", err)
+	}
+	feeds, err := devFeeds()
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: feedgen: %w", err)
+	}
+	fgDB, err := pebble.Open(filepath.Join(f.dataDir, "feedgen"), &pebble.Options{Logger: feedgenPebbleLogger{log}})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: feedgen: %w", err)
+	}
+	defer fgDB.Close()
+	fgMetrics, err := feedgen.NewMetrics(serviceReg("feedgen"))
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: feedgen: %w", err)
+	}
+	gen, err := feedgen.New(feedgen.Config{
+		DB: fgDB, Feeds: feeds, PublisherDID: devPublisherDID, ServiceDID: devPublisherDID,
+		Hostname: "localhost", Logger: log.With("service", "feedgen"), Metrics: fgMetrics,
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: feedgen: %w", err)
+	}
+	g.serve(fgLn, gen.Handler())
+	for _, feed := range feeds.Feeds() {
+		h, err := gen.FeedHandler(feed.Name())
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dev: feedgen: %w", err)
+		}
+		c, err := consumer.New(consumer.Config{
+			URL: wsURL(relayURL), Cursor: 0, Logger: log.With("feed", feed.Name()),
+			Metrics: consumer.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"consumer": "feed-" + feed.Name()}, serviceReg("feedgen"))),
+			Durable: &consumer.Durable{DB: fgDB, Name: "feedgen/" + feed.Name(), Handler: h},
+		})
+		if err != nil {
+			cancel()
+			return fmt.Errorf("dev: feedgen: %w", err)
+		}
+		g.goRun(func() error { return c.Run(ctx) })
+		name := "feed " + feed.Name()
+		consumers[name] = c.Cursor
+		consumerNames = append(consumerNames, name)
+	}
 
 	metricsLn, metricsURL, err := devListen(f.bind, f.portBase, 0)
 	if err != nil {
@@ -254,6 +314,11 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	}
 	fmt.Fprintf(stdout, "  relay     %s   firehose %s/xrpc/com.atproto.sync.subscribeRepos\n", relayURL, wsURL(relayURL))
 	fmt.Fprintf(stdout, "  appview   %s   reads: /xrpc/app.bsky.actor.getProfile?actor=<handle or DID>, getAuthorFeed, getPostThread, ...\n", avURL)
+	fmt.Fprintf(stdout, "  feedgen   %s   feeds:", fgURL)
+	for _, feed := range feeds.Feeds() {
+		fmt.Fprintf(stdout, " %s", feed.Name())
+	}
+	fmt.Fprintf(stdout, "   e.g. %s/xrpc/app.bsky.feed.getFeedSkeleton?feed=at://%s/app.bsky.feed.generator/%s\n", fgURL, devPublisherDID, feeds.Feeds()[0].Name())
 	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", metricsURL)
 	fmt.Fprintf(stdout, "  admin password of hosts and relay: %s\n", f.devAdminPassword)
 	fmt.Fprintf(stdout, "  not built yet: %s\n", strings.Join(notBuilt, ", "))
@@ -277,7 +342,7 @@ loop:
 		case now := <-tick.C:
 			heads := headSeqs(reg)
 			line := statusLine(heads, prev, now.Sub(prevAt))
-			for _, name := range []string{"appview"} {
+			for _, name := range consumerNames {
 				cur := consumers[name]()
 				line += fmt.Sprintf(" | %s cursor=%d lag=%d", name, cur, rl.Head()-cur)
 			}
@@ -341,4 +406,33 @@ func statusLine(heads, prev map[string]float64, d time.Duration) string {
 		}
 	}
 	return b.String()
+}
+
+// devPublisherDID publishes the dev feeds: their URIs are
+// at://did:web:localhost/app.bsky.feed.generator/<name>.
+const devPublisherDID = "did:web:localhost"
+
+// devFeedFile holds two of the dev feeds as a declarative feed file; the
+// third, cats, is the example Go plugin.
+const devFeedFile = `{"feeds": [
+  {"name": "japanese", "rule": {"lang": ["ja"]}},
+  {"name": "pictures", "rule": {"all": [{"hasMedia": true}, {"not": {"reply": true}}]}}
+]}`
+
+// devFeeds registers the dev feeds: a Go plugin and two feed-file feeds.
+func devFeeds() (*plugin.Registry, error) {
+	var reg plugin.Registry
+	if err := reg.Register(catposts.Feed{}); err != nil {
+		return nil, err
+	}
+	fromFile, err := feedfile.Parse([]byte(devFeedFile))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fromFile {
+		if err := reg.Register(f); err != nil {
+			return nil, err
+		}
+	}
+	return &reg, nil
 }

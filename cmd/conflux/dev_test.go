@@ -113,6 +113,27 @@ func TestDevRunsThePipeline(t *testing.T) {
 		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&p) == nil && p.DID == did
 	})
 
+	// A feed of the feed generator fills from the relay.
+	var feedgenURL string
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if strings.HasPrefix(line, "  feedgen ") {
+			feedgenURL = strings.Fields(line)[1]
+		}
+	}
+	waitFor(t, "posts in the pictures feed", func() bool {
+		resp, err := http.Get(feedgenURL + "/xrpc/app.bsky.feed.getFeedSkeleton?feed=at://" + devPublisherDID + "/app.bsky.feed.generator/pictures")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var sk struct {
+			Feed []struct {
+				Post string `json:"post"`
+			} `json:"feed"`
+		}
+		return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&sk) == nil && len(sk.Feed) > 0
+	})
+
 	cancel()
 	select {
 	case err := <-done:
