@@ -32,8 +32,8 @@ func runAppview(ctx context.Context, args []string, getenv env, stdout, stderr i
 	}
 	relayURL := fs.String("relay", envOr("CONFLUX_APPVIEW_RELAY", ""), "subscribeRepos stream to index (CONFLUX_APPVIEW_RELAY)")
 	dataDir := fs.String("data", envOr("CONFLUX_APPVIEW_DATA", "./conflux-data/appview"), "index directory (CONFLUX_APPVIEW_DATA)")
-	listen := fs.String("listen", envOr("CONFLUX_APPVIEW_LISTEN", ":2480"), "XRPC address (CONFLUX_APPVIEW_LISTEN)")
-	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_APPVIEW_METRICS_LISTEN", ":2481"), "Prometheus /metrics address; empty disables (CONFLUX_APPVIEW_METRICS_LISTEN)")
+	listen := fs.String("listen", envOr("CONFLUX_APPVIEW_LISTEN", ":2600"), "XRPC address (CONFLUX_APPVIEW_LISTEN)")
+	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_APPVIEW_METRICS_LISTEN", ":2601"), "Prometheus /metrics address; empty disables (CONFLUX_APPVIEW_METRICS_LISTEN)")
 	plcURL := fs.String("plc-url", envOr("CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory for signing keys (CONFLUX_PLC_URL)")
 	noVerify := fs.Bool("no-verify", envOr("CONFLUX_APPVIEW_NO_VERIFY", "") == "true", "trust the relay: skip commit proof and signature checks (CONFLUX_APPVIEW_NO_VERIFY=true)")
 	dev := fs.Bool("dev", envOr("CONFLUX_DEV", "") == "true", "development: resolve did:web on localhost (CONFLUX_DEV=true)")

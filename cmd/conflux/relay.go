@@ -39,8 +39,8 @@ func runRelay(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return def
 	}
 	dataDir := fs.String("data", envOr("CONFLUX_RELAY_DATA", "./conflux-data/relay"), "state and event log directory (CONFLUX_RELAY_DATA)")
-	listen := fs.String("listen", envOr("CONFLUX_RELAY_LISTEN", ":2470"), "API and firehose address (CONFLUX_RELAY_LISTEN)")
-	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_RELAY_METRICS_LISTEN", ":2471"), "Prometheus /metrics address; empty disables (CONFLUX_RELAY_METRICS_LISTEN)")
+	listen := fs.String("listen", envOr("CONFLUX_RELAY_LISTEN", ":2590"), "API and firehose address (CONFLUX_RELAY_LISTEN)")
+	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_RELAY_METRICS_LISTEN", ":2591"), "Prometheus /metrics address; empty disables (CONFLUX_RELAY_METRICS_LISTEN)")
 	plcURL := fs.String("plc-url", envOr("CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory (CONFLUX_PLC_URL)")
 	adminPW := fs.String("admin-password", envOr("CONFLUX_RELAY_ADMIN_PASSWORD", ""), "admin API password; empty disables it (CONFLUX_RELAY_ADMIN_PASSWORD)")
 	dev := fs.Bool("dev", envOr("CONFLUX_DEV", "") == "true", "development: allow localhost, private addresses, ws:// and any port (CONFLUX_DEV=true)")
