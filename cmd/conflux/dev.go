@@ -35,7 +35,7 @@ import (
 
 // notBuilt lists the stages of the pipeline that `conflux dev` cannot run
 // yet; it says so at start instead of pretending.
-var notBuilt = []string{"the dev dashboard"}
+var notBuilt []string
 
 type devFlags struct {
 	dataDir, bind    string
@@ -152,6 +152,7 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 
 	// Two repository hosts with synthetic users.
 	var hostURLs []string
+	var hosts []*pds.PDS
 	for i, name := range f.hostNames {
 		ln, url, err := devListen(f.bind, f.portBase, 3+i)
 		if err != nil {
@@ -188,6 +189,7 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 			})
 		}
 		hostURLs = append(hostURLs, url)
+		hosts = append(hosts, host)
 	}
 
 	// The relay, crawling both hosts from the start of their logs.
@@ -279,25 +281,32 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		return fmt.Errorf("dev: feedgen: %w", err)
 	}
 	g.serve(fgLn, gen.Handler())
+	runners := map[string]*feedRunner{}
+	feedURIs := map[string]string{}
 	for _, feed := range feeds.Feeds() {
 		h, err := gen.FeedHandler(feed.Name())
 		if err != nil {
 			cancel()
 			return fmt.Errorf("dev: feedgen: %w", err)
 		}
-		c, err := consumer.New(consumer.Config{
+		// A runner, so that the dashboard can pause the feed: each resume
+		// is a new consumer on the same durable cursor and metrics.
+		cfg := consumer.Config{
 			URL: wsURL(relayURL), Cursor: 0, Logger: log.With("feed", feed.Name()),
 			Metrics: consumer.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"consumer": "feed-" + feed.Name()}, serviceReg("feedgen"))),
 			Durable: &consumer.Durable{DB: fgDB, Name: "feedgen/" + feed.Name(), Handler: h},
-		})
-		if err != nil {
+		}
+		if _, err := consumer.New(cfg); err != nil {
 			cancel()
 			return fmt.Errorf("dev: feedgen: %w", err)
 		}
-		g.goRun(func() error { return c.Run(ctx) })
+		r := newFeedRunner(func() (*consumer.Consumer, error) { return consumer.New(cfg) })
+		g.goRun(func() error { return r.Run(ctx) })
 		name := "feed " + feed.Name()
-		consumers[name] = c.Cursor
+		consumers[name] = r.Cursor
 		consumerNames = append(consumerNames, name)
+		runners[name] = r
+		feedURIs[feed.Name()] = "at://" + devPublisherDID + "/app.bsky.feed.generator/" + feed.Name()
 	}
 
 	metricsLn, metricsURL, err := devListen(f.bind, f.portBase, 0)
@@ -305,7 +314,26 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		cancel()
 		return fmt.Errorf("dev: metrics: %w", err)
 	}
-	g.serve(metricsLn, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// The dashboard shares the metrics listener; it posts as an account of
+	// the first host.
+	dashDID, err := dashboardAccount(ctx, hosts[0])
+	if err != nil {
+		cancel()
+		return fmt.Errorf("dev: %w", err)
+	}
+	dash := &dashboard{
+		host: hosts[0], did: dashDID, reg: reg, relayHead: rl.Head, relayWS: wsURL(relayURL),
+		avURL: avURL, fgURL: fgURL, feedURIs: feedURIs, runners: runners,
+		client: &http.Client{Timeout: 10 * time.Second}, log: log,
+	}
+	for _, name := range consumerNames {
+		dash.cursors = append(dash.cursors, namedCursor{name: name, cursor: consumers[name]})
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	dash.mount(mux)
+	g.serve(metricsLn, mux)
+	g.goRun(func() error { return dash.run(ctx) })
 
 	fmt.Fprintf(stdout, "conflux dev: data in %s\n", f.dataDir)
 	fmt.Fprintf(stdout, "  plc       %s   (development directory)\n", plcURL)
@@ -319,9 +347,12 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		fmt.Fprintf(stdout, " %s", feed.Name())
 	}
 	fmt.Fprintf(stdout, "   e.g. %s/xrpc/app.bsky.feed.getFeedSkeleton?feed=at://%s/app.bsky.feed.generator/%s\n", fgURL, devPublisherDID, feeds.Feeds()[0].Name())
+	fmt.Fprintf(stdout, "  dashboard %s/   (posts as %s on host %s)\n", metricsURL, dashboardHandle, f.hostNames[0])
 	fmt.Fprintf(stdout, "  metrics   %s/metrics\n", metricsURL)
 	fmt.Fprintf(stdout, "  admin password of hosts and relay: %s\n", f.devAdminPassword)
-	fmt.Fprintf(stdout, "  not built yet: %s\n", strings.Join(notBuilt, ", "))
+	if len(notBuilt) > 0 {
+		fmt.Fprintf(stdout, "  not built yet: %s\n", strings.Join(notBuilt, ", "))
+	}
 
 	var first error
 	tick := time.NewTicker(f.statusEvery)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -143,4 +145,64 @@ func TestDevRunsThePipeline(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not shut down")
 	}
+}
+
+// TestDevRestartResumes starts dev twice on one data directory: the second
+// start reuses the synthetic users and every log continues from disk.
+func TestDevRestartResumes(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	relaySeq := regexp.MustCompile(`relay seq=(\d+)`)
+	lastRelaySeq := func(out string) int {
+		n := 0
+		for _, m := range relaySeq.FindAllStringSubmatch(out, -1) {
+			n, _ = strconv.Atoi(m[1])
+		}
+		return n
+	}
+	// Fixed ports across the restart, as a person's dev runs have: the DID
+	// documents name the hosts' URLs. Below the ephemeral range, so parallel
+	// tests' :0 listeners do not take them.
+	base := freePortBase(t)
+	var first int
+	for round := range 2 {
+		ctx, cancel := context.WithCancel(t.Context())
+		var stdout, stderr syncBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, []string{"dev", "--data", data, "--port-base", strconv.Itoa(base), "--users", "2",
+				"--rate", "40", "--status-every", "200ms"}, noEnv, &stdout, &stderr)
+		}()
+		waitFor(t, "relay progress", func() bool { return lastRelaySeq(stdout.String()) > first+10 })
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("round %d: dev returned %v\nstderr:\n%s", round, err, stderr.String())
+		}
+		if round == 1 && lastRelaySeq(stdout.String()) <= first {
+			t.Fatalf("relay seq went from %d to %d across a restart", first, lastRelaySeq(stdout.String()))
+		}
+		first = lastRelaySeq(stdout.String())
+	}
+}
+
+// freePortBase finds a base port whose dev ports (base+0 to base+30) are free.
+func freePortBase(t *testing.T) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		base := 20000 + rand.IntN(10000)
+		free := true
+		for off := 0; off <= 30 && free; off++ {
+			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+off)))
+			if err != nil {
+				free = false
+				continue
+			}
+			ln.Close()
+		}
+		if free {
+			return base
+		}
+	}
+	t.Fatal("no free port range for dev")
+	return 0
 }

@@ -22,6 +22,11 @@ var _ synth.Host = synthHost{}
 func (h synthHost) CreateAccount(ctx context.Context, handle, password string) (string, error) {
 	a, err := h.pds.CreateAccount(ctx, pds.CreateAccountInput{Handle: handle, Password: password})
 	if err != nil {
+		// A restarted host already has its synthetic users (the driver's
+		// handles are deterministic): carry on with them.
+		if did, rerr := h.pds.ResolveRepo(handle); rerr == nil {
+			return did, nil
+		}
 		return "", err
 	}
 	return a.DID, nil
