@@ -65,6 +65,7 @@ type Server struct {
 	ownDB   bool
 	ix      *index.Index
 	cons    *consumer.Consumer
+	ccfg    consumer.Config // for NewConsumer
 	echo    *echo.Echo
 	log     *slog.Logger
 	metrics *Metrics
@@ -112,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	h := &indexer{ix: s.ix, verify: !cfg.NoVerify, keys: cfg.Resolver, log: s.log, metrics: s.metrics,
 		fetch: fetch, limit: &limiter{interval: cfg.ResyncInterval}}
-	cons, err := consumer.New(consumer.Config{
+	s.ccfg = consumer.Config{
 		URL:    cfg.RelayURL,
 		Cursor: cfg.Cursor,
 		Durable: &consumer.Durable{DB: s.db, Name: ConsumerName, Handler: h,
@@ -120,7 +121,8 @@ func New(cfg Config) (*Server, error) {
 		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
 		HeadFunc: cfg.HeadFunc, ProgressInterval: cfg.ProgressInterval,
 		Logger: cfg.Logger, Metrics: cm,
-	})
+	}
+	cons, err := consumer.New(s.ccfg)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("appview consumer: %w", err)
@@ -134,6 +136,13 @@ func New(cfg Config) (*Server, error) {
 
 // Handler serves the XRPC reads.
 func (s *Server) Handler() http.Handler { return s.echo }
+
+// NewConsumer returns a new consumer of the index's stream, with the same
+// handler, durable cursor and metrics as the one Run uses. A consumer runs
+// only once; a caller that stops and restarts indexing (the dev dashboard's
+// pause) runs a new one instead of Run, and it resumes from the stored
+// cursor.
+func (s *Server) NewConsumer() (*consumer.Consumer, error) { return consumer.New(s.ccfg) }
 
 // Cursor is the seq of the last committed event.
 func (s *Server) Cursor() int64 { return s.cons.Cursor() }

@@ -246,8 +246,11 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	}
 	defer av.Close()
 	g.serve(avLn, av.Handler())
-	g.goRun(func() error { return av.Run(ctx) })
-	consumers := map[string]func() int64{"appview": av.Cursor}
+	// The appview's consumer runs in a runner, like the feeds', so that the
+	// dashboard can pause it (av.Run would run its one consumer once).
+	avRunner := newFeedRunner(av.NewConsumer)
+	g.goRun(func() error { return avRunner.Run(ctx) })
+	consumers := map[string]func() int64{"appview": avRunner.Cursor}
 	consumerNames := []string{"appview"}
 
 	// The feed generator with three example feeds, each on its own cursor.
@@ -281,7 +284,7 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		return fmt.Errorf("dev: feedgen: %w", err)
 	}
 	g.serve(fgLn, gen.Handler())
-	runners := map[string]*feedRunner{}
+	runners := map[string]*feedRunner{"appview": avRunner}
 	feedURIs := map[string]string{}
 	for _, feed := range feeds.Feeds() {
 		h, err := gen.FeedHandler(feed.Name())

@@ -35,7 +35,7 @@ function renderStages(stages) {
       action.append(b);
       if (s.paused) action.append(" ", el("span", { class: "paused" }, "paused"));
     } else if (s.consumer) {
-      action.append(el("span", { class: "note", title: "appview.Server runs its consumer once per process" }, "cannot pause"));
+      action.append(el("span", { class: "note" }, "cannot pause"));
     }
     tbody.append(el("tr", { "data-stage": s.name },
       el("td", {}, s.name + (s.consumer ? " (consumer)" : " (log head)")),
