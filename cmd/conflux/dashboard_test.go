@@ -256,6 +256,32 @@ func TestDashboardPostFansOut(t *testing.T) {
 			return p.reached(feed)
 		})
 	}
+
+	// The appview pauses the same way: the relay takes a third post, the
+	// paused appview does not, and after resume it catches up.
+	postJSON(t, u.dashboard+"/api/pause?consumer=appview", nil, nil)
+	waitFor(t, "the paused appview to stop", func() bool {
+		s := fetchState(t, u).stage("appview")
+		return s.Paused && !s.Running
+	})
+	avStopped := fetchState(t, u).stage("appview").Seq
+	var third dashPost
+	postJSON(t, u.dashboard+"/api/post", dashPostInput{Text: "posted while the appview sleeps"}, &third)
+	waitFor(t, "the third post at the relay", func() bool {
+		p, _ := fetchState(t, u).post(third.URI)
+		return p.reached("relay")
+	})
+	if s := fetchState(t, u).stage("appview"); s.Seq != avStopped {
+		t.Fatalf("paused appview moved: cursor %d, was %d", s.Seq, avStopped)
+	}
+	if p, _ := fetchState(t, u).post(third.URI); p.reached("appview") {
+		t.Fatal("the paused appview indexed a post")
+	}
+	postJSON(t, u.dashboard+"/api/resume?consumer=appview", nil, nil)
+	waitFor(t, "the resumed appview to show the third post", func() bool {
+		p, _ := fetchState(t, u).post(third.URI)
+		return p.reached("appview") && fetchState(t, u).stage("appview").Seq > avStopped
+	})
 }
 
 // chromiumPath finds Debian's chromium. Without it the browser test skips,
