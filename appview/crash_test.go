@@ -2,9 +2,11 @@ package appview
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +30,13 @@ func dumpDB(t *testing.T, db *pebble.DB) []byte {
 	return buf.Bytes()
 }
 
+// cursorWait bounds a wait for the indexer to reach a seq; it only turns a
+// hang into a failure, so it is generous for a loaded -race run.
+const cursorWait = 5 * time.Minute
+
 func waitCursor(t *testing.T, s *Server, seq int64) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(cursorWait)
 	for s.Cursor() < seq {
 		if time.Now().After(deadline) {
 			t.Fatalf("cursor stuck at %d, want %d", s.Cursor(), seq)
@@ -51,58 +57,129 @@ func cleanIndex(t *testing.T, h *host, markerURI string) (*pebble.DB, []byte, in
 	return db, dumpDB(t, db), head
 }
 
-// TestCrashRestartIsByteIdentical crashes the indexer (a Pebble crash clone
-// that keeps only synced data, plus a random share of unsynced data) at 24
-// random points of the stream; after each restart and the final catch-up
-// the index must equal a clean single-pass index byte for byte.
+// TestCrashRestartIsByteIdentical crashes the indexer (see crashAndCatchUp)
+// at 24 random points of a PDS's stream of about 1.5k events, with commit
+// proofs and signatures verified; after each restart and the final
+// catch-up the index must equal a clean single-pass index byte for byte.
 func TestCrashRestartIsByteIdentical(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
 	drive(t, h, 12, 1500, 2)
 	m := marker(t, h)
 	_, want, head := cleanIndex(t, h, m)
+	cfg := Config{RelayURL: h.url, Resolver: h.resolver}
+	if got := crashAndCatchUp(t, cfg, head, 24, 64, rand.New(rand.NewPCG(3, 4))); !bytes.Equal(got, want) {
+		t.Fatalf("index after 24 crashes differs from the clean one (%d vs %d bytes)", len(got), len(want))
+	}
+}
 
-	rng := rand.New(rand.NewPCG(3, 4))
-	points := make([]int64, 24)
+// TestCrashRestartLargeStream is the acceptance run: 50k synthetic actions
+// (posts, replies, quotes, likes, reposts, follows, profiles, deletes) as
+// signed #commit events with CAR slices, served from an event log by a
+// subscribeRepos server; the indexer is crashed at 24 random points and,
+// after the catch-up, must equal a clean single-pass index byte for byte.
+// Verification is off here (the smaller test keeps it on) to keep the run
+// short under -race; the clean pass runs alongside the crashing one.
+func TestCrashRestartLargeStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("50k-event stream")
+	}
+	t.Parallel()
+	const actions = 50_000
+	r := serveStream(t, 200, actions, 7)
+	if r.head < actions {
+		t.Fatalf("stream has %d events, want at least %d", r.head, actions)
+	}
+	cfg := Config{RelayURL: r.url, NoVerify: true}
+	clean, err := pebble.Open(t.TempDir(), testPebbleOptions(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = clean.Close() })
+	cleanDone := make(chan error, 1)
+	go func() { cleanDone <- indexOnce(cfg, clean, r.head) }()
+	got := crashAndCatchUp(t, cfg, r.head, 24, 256, rand.New(rand.NewPCG(5, 6)))
+	if err := <-cleanDone; err != nil {
+		t.Fatal(err)
+	}
+	if want := dumpDB(t, clean); !bytes.Equal(got, want) {
+		t.Fatalf("index after 24 crashes differs from the clean one (%d vs %d bytes)", len(got), len(want))
+	}
+}
+
+// indexOnce indexes cfg's stream into db in one pass up to head, without
+// fsync. It may run off the test goroutine, so it returns its failure.
+func indexOnce(cfg Config, db *pebble.DB, head int64) error {
+	cfg.DB, cfg.NoSync, cfg.MaxBatchEvents, cfg.Logger = db, true, 256, quiet()
+	s, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(cursorWait)
+	for s.Cursor() < head && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		return err
+	}
+	if s.Cursor() < head {
+		return fmt.Errorf("clean pass stuck at %d, want %d", s.Cursor(), head)
+	}
+	return nil
+}
+
+// crashAndCatchUp indexes the stream of cfg.RelayURL up to head into a
+// crashable in-memory Pebble, crashing it at n random points: each crash is
+// a Pebble crash clone that keeps only synced data plus a random share of
+// unsynced data, and the next run starts from the clone. Batches of 1 to
+// maxBatch events are committed with fsync (NoSync would let a crash lose
+// committed cursors, which is not the model). It returns the dump after the
+// final catch-up.
+func crashAndCatchUp(t *testing.T, cfg Config, head int64, n, maxBatch int, rng *rand.Rand) []byte {
+	t.Helper()
+	points := make([]int64, n)
 	for i := range points {
 		points[i] = 1 + rng.Int64N(head)
 	}
 	slices.Sort(points)
 	fs := vfs.NewCrashableMem()
-	open := func() *pebble.DB {
-		db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietPebble{t}})
+	// run opens the store and starts an indexer on it; stop stops the
+	// indexer, then closes the store. A failed wait leaves both to the
+	// test's cleanup, which stops before it closes.
+	run := func(batch int) (*pebble.DB, *Server, func()) {
+		db, err := pebble.Open("db", testPebbleOptions(t, fs))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return db
+		closeDB := sync.OnceFunc(func() { _ = db.Close() })
+		t.Cleanup(closeDB)
+		c := cfg
+		c.DB, c.MaxBatchEvents, c.Logger = db, batch, quiet()
+		c.MinBackoff, c.MaxBackoff = 10*time.Millisecond, 100*time.Millisecond
+		s, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stopServer := runServer(t, s)
+		stopServer = sync.OnceFunc(stopServer)
+		t.Cleanup(stopServer)
+		return db, s, func() { stopServer(); closeDB() }
 	}
 	for _, p := range points {
-		db := open()
-		s, err := New(Config{RelayURL: h.url, DB: db, NoVerify: true, MaxBatchEvents: 1 + rng.IntN(64),
-			MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, stop := runServer(t, s)
+		_, s, stop := run(1 + rng.IntN(maxBatch))
 		waitCursor(t, s, p)
 		crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(50), RNG: rand.New(rand.NewPCG(rng.Uint64(), 0))})
 		stop()
-		_ = db.Close()
 		fs = crashed
 	}
-	db := open()
-	defer db.Close()
-	s, err := New(Config{RelayURL: h.url, DB: db, NoVerify: true, Logger: quiet(),
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, stop := runServer(t, s)
+	db, s, stop := run(0)
+	defer stop()
 	waitCursor(t, s, head)
-	stop()
-	if got := dumpDB(t, db); !bytes.Equal(got, want) {
-		t.Fatalf("index after %d crashes differs from the clean one (%d vs %d bytes)", len(points), len(got), len(want))
-	}
+	return dumpDB(t, db)
 }
 
 // TestRewindReplayChangesNothing rewinds the stored cursor and replays a
@@ -133,6 +210,13 @@ func TestRewindReplayChangesNothing(t *testing.T) {
 			t.Fatalf("replay from %d changed the index", from)
 		}
 	}
+}
+
+// testPebbleOptions keeps a whole test index in memtables: Pebble's
+// invariant checks, on under -race, record a stack trace for every sstable
+// iterator, and that dominated the indexing time of the large stream.
+func testPebbleOptions(t testing.TB, fs vfs.FS) *pebble.Options {
+	return &pebble.Options{FS: fs, Logger: quietPebble{t}, MemTableSize: 64 << 20}
 }
 
 // quietPebble keeps Pebble's recovery chatter out of the test output.
