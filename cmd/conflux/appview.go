@@ -24,19 +24,13 @@ import (
 func runAppview(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("appview", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	relayURL := fs.String("relay", envOr("CONFLUX_APPVIEW_RELAY", ""), "subscribeRepos stream to index (CONFLUX_APPVIEW_RELAY)")
-	dataDir := fs.String("data", envOr("CONFLUX_APPVIEW_DATA", "./conflux-data/appview"), "index directory (CONFLUX_APPVIEW_DATA)")
-	listen := fs.String("listen", envOr("CONFLUX_APPVIEW_LISTEN", ":2600"), "XRPC address (CONFLUX_APPVIEW_LISTEN)")
-	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_APPVIEW_METRICS_LISTEN", ":2601"), "Prometheus /metrics address; empty disables (CONFLUX_APPVIEW_METRICS_LISTEN)")
-	plcURL := fs.String("plc-url", envOr("CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory for signing keys (CONFLUX_PLC_URL)")
-	noVerify := fs.Bool("no-verify", envOr("CONFLUX_APPVIEW_NO_VERIFY", "") == "true", "trust the relay: skip commit proof and signature checks (CONFLUX_APPVIEW_NO_VERIFY=true)")
-	dev := fs.Bool("dev", envOr("CONFLUX_DEV", "") == "true", "development: resolve did:web on localhost (CONFLUX_DEV=true)")
+	relayURL := fs.String("relay", envOr(getenv, "CONFLUX_APPVIEW_RELAY", ""), "subscribeRepos stream to index (CONFLUX_APPVIEW_RELAY)")
+	dataDir := fs.String("data", envOr(getenv, "CONFLUX_APPVIEW_DATA", "./conflux-data/appview"), "index directory (CONFLUX_APPVIEW_DATA)")
+	listen := fs.String("listen", envOr(getenv, "CONFLUX_APPVIEW_LISTEN", ":2600"), "XRPC address (CONFLUX_APPVIEW_LISTEN)")
+	metricsListen := fs.String("metrics-listen", envOr(getenv, "CONFLUX_APPVIEW_METRICS_LISTEN", ":2601"), "Prometheus /metrics address; empty disables (CONFLUX_APPVIEW_METRICS_LISTEN)")
+	plcURL := fs.String("plc-url", envOr(getenv, "CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory for signing keys (CONFLUX_PLC_URL)")
+	noVerify := fs.Bool("no-verify", envOr(getenv, "CONFLUX_APPVIEW_NO_VERIFY", "") == "true", "trust the relay: skip commit proof and signature checks (CONFLUX_APPVIEW_NO_VERIFY=true)")
+	dev := fs.Bool("dev", envOr(getenv, "CONFLUX_DEV", "") == "true", "development: resolve did:web on localhost (CONFLUX_DEV=true)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return fmt.Errorf("%w: appview -h", errUsage)

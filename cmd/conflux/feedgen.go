@@ -36,21 +36,15 @@ func runFeedgen(ctx context.Context, args []string, getenv env, stdout, stderr i
 	}
 	fs := flag.NewFlagSet("feedgen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	relayURL := fs.String("relay", envOr("CONFLUX_FEEDGEN_RELAY", ""), "relay or host to follow (CONFLUX_FEEDGEN_RELAY)")
-	feedsFile := fs.String("feeds", envOr("CONFLUX_FEEDGEN_FEEDS", ""), "declarative feed file (JSON, see feedgen/feedfile); default: the example cats feed (CONFLUX_FEEDGEN_FEEDS)")
-	dataDir := fs.String("data", envOr("CONFLUX_FEEDGEN_DATA", "./conflux-data/feedgen"), "index directory (CONFLUX_FEEDGEN_DATA)")
-	listen := fs.String("listen", envOr("CONFLUX_FEEDGEN_LISTEN", ":2610"), "XRPC address (CONFLUX_FEEDGEN_LISTEN)")
-	publisher := fs.String("publisher", envOr("CONFLUX_FEEDGEN_PUBLISHER", ""), "DID whose repo holds the feed records (CONFLUX_FEEDGEN_PUBLISHER)")
-	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_FEEDGEN_METRICS_LISTEN", ":2611"), "Prometheus /metrics address; empty disables (CONFLUX_FEEDGEN_METRICS_LISTEN)")
-	authMode := fs.String("auth", envOr("CONFLUX_FEEDGEN_AUTH", "optional"), "service-auth JWT: off, optional (checked when sent) or required (CONFLUX_FEEDGEN_AUTH)")
-	plcURL := fs.String("plc-url", envOr("CONFLUX_PLC_URL", identity.DefaultPLCURL), "PLC directory for token issuers (CONFLUX_PLC_URL)")
-	hostname := fs.String("hostname", envOr("CONFLUX_FEEDGEN_HOSTNAME", "localhost"), "public hostname; the service DID is did:web:<hostname> (CONFLUX_FEEDGEN_HOSTNAME)")
+	relayURL := fs.String("relay", envOr(getenv, "CONFLUX_FEEDGEN_RELAY", ""), "relay or host to follow (CONFLUX_FEEDGEN_RELAY)")
+	feedsFile := fs.String("feeds", envOr(getenv, "CONFLUX_FEEDGEN_FEEDS", ""), "declarative feed file (JSON, see feedgen/feedfile); default: the example cats feed (CONFLUX_FEEDGEN_FEEDS)")
+	dataDir := fs.String("data", envOr(getenv, "CONFLUX_FEEDGEN_DATA", "./conflux-data/feedgen"), "index directory (CONFLUX_FEEDGEN_DATA)")
+	listen := fs.String("listen", envOr(getenv, "CONFLUX_FEEDGEN_LISTEN", ":2610"), "XRPC address (CONFLUX_FEEDGEN_LISTEN)")
+	publisher := fs.String("publisher", envOr(getenv, "CONFLUX_FEEDGEN_PUBLISHER", ""), "DID whose repo holds the feed records (CONFLUX_FEEDGEN_PUBLISHER)")
+	metricsListen := fs.String("metrics-listen", envOr(getenv, "CONFLUX_FEEDGEN_METRICS_LISTEN", ":2611"), "Prometheus /metrics address; empty disables (CONFLUX_FEEDGEN_METRICS_LISTEN)")
+	authMode := fs.String("auth", envOr(getenv, "CONFLUX_FEEDGEN_AUTH", "optional"), "service-auth JWT: off, optional (checked when sent) or required (CONFLUX_FEEDGEN_AUTH)")
+	plcURL := fs.String("plc-url", envOr(getenv, "CONFLUX_PLC_URL", identity.DefaultPLCURL), "PLC directory for token issuers (CONFLUX_PLC_URL)")
+	hostname := fs.String("hostname", envOr(getenv, "CONFLUX_FEEDGEN_HOSTNAME", "localhost"), "public hostname; the service DID is did:web:<hostname> (CONFLUX_FEEDGEN_HOSTNAME)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return fmt.Errorf("%w: feedgen -h", errUsage)

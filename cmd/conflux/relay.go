@@ -32,23 +32,17 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 func runRelay(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	dataDir := fs.String("data", envOr("CONFLUX_RELAY_DATA", "./conflux-data/relay"), "state and event log directory (CONFLUX_RELAY_DATA)")
-	listen := fs.String("listen", envOr("CONFLUX_RELAY_LISTEN", ":2590"), "API and firehose address (CONFLUX_RELAY_LISTEN)")
-	metricsListen := fs.String("metrics-listen", envOr("CONFLUX_RELAY_METRICS_LISTEN", ":2591"), "Prometheus /metrics address; empty disables (CONFLUX_RELAY_METRICS_LISTEN)")
-	plcURL := fs.String("plc-url", envOr("CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory (CONFLUX_PLC_URL)")
-	adminPW := fs.String("admin-password", envOr("CONFLUX_RELAY_ADMIN_PASSWORD", ""), "admin API password; empty disables it (CONFLUX_RELAY_ADMIN_PASSWORD)")
-	dev := fs.Bool("dev", envOr("CONFLUX_DEV", "") == "true", "development: allow localhost, private addresses, ws:// and any port (CONFLUX_DEV=true)")
+	dataDir := fs.String("data", envOr(getenv, "CONFLUX_RELAY_DATA", "./conflux-data/relay"), "state and event log directory (CONFLUX_RELAY_DATA)")
+	listen := fs.String("listen", envOr(getenv, "CONFLUX_RELAY_LISTEN", ":2590"), "API and firehose address (CONFLUX_RELAY_LISTEN)")
+	metricsListen := fs.String("metrics-listen", envOr(getenv, "CONFLUX_RELAY_METRICS_LISTEN", ":2591"), "Prometheus /metrics address; empty disables (CONFLUX_RELAY_METRICS_LISTEN)")
+	plcURL := fs.String("plc-url", envOr(getenv, "CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory (CONFLUX_PLC_URL)")
+	adminPW := fs.String("admin-password", envOr(getenv, "CONFLUX_RELAY_ADMIN_PASSWORD", ""), "admin API password; empty disables it (CONFLUX_RELAY_ADMIN_PASSWORD)")
+	dev := fs.Bool("dev", envOr(getenv, "CONFLUX_DEV", "") == "true", "development: allow localhost, private addresses, ws:// and any port (CONFLUX_DEV=true)")
 	retention := fs.Duration("retention", envDuration(getenv, "CONFLUX_RELAY_RETENTION", 72*time.Hour), "event replay window (CONFLUX_RELAY_RETENTION)")
 	rateLimit := fs.Int("rate-limit", envInt(getenv, "CONFLUX_RELAY_RATE_LIMIT", 0), "per-host events per second, 0 = none (CONFLUX_RELAY_RATE_LIMIT)")
 	accountLimit := fs.Int64("account-limit", int64(envInt(getenv, "CONFLUX_RELAY_ACCOUNT_LIMIT", relay.DefaultAccountLimit)), "accounts per new host (CONFLUX_RELAY_ACCOUNT_LIMIT)")
-	backfill := fs.Bool("backfill", envOr("CONFLUX_RELAY_BACKFILL", "") == "true", "hosts given here start from their oldest retained event, not live (CONFLUX_RELAY_BACKFILL=true)")
-	hostsFile := fs.String("hosts-file", envOr("CONFLUX_RELAY_HOSTS_FILE", ""), "file of hosts, one per line: URL [lenient]; # comments (CONFLUX_RELAY_HOSTS_FILE)")
+	backfill := fs.Bool("backfill", envOr(getenv, "CONFLUX_RELAY_BACKFILL", "") == "true", "hosts given here start from their oldest retained event, not live (CONFLUX_RELAY_BACKFILL=true)")
+	hostsFile := fs.String("hosts-file", envOr(getenv, "CONFLUX_RELAY_HOSTS_FILE", ""), "file of hosts, one per line: URL [lenient]; # comments (CONFLUX_RELAY_HOSTS_FILE)")
 	var hosts, lenient listFlag
 	fs.Var(&hosts, "host", "subscribe to this host (repeatable; CONFLUX_RELAY_HOSTS, comma-separated)")
 	fs.Var(&lenient, "lenient-host", "subscribe leniently: inversion failures are warnings (repeatable; CONFLUX_RELAY_LENIENT_HOSTS)")
