@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/conflux-atproto/conflux/feedgen/plugin"
 	"github.com/conflux-atproto/conflux/firehose/consumer"
 	"github.com/conflux-atproto/conflux/pds"
+	"github.com/conflux-atproto/conflux/pds/pdstest"
 	"github.com/conflux-atproto/conflux/repo"
 	"github.com/conflux-atproto/conflux/repo/cid"
 )
@@ -128,38 +128,9 @@ func memDB(t testing.TB) *pebble.DB {
 // startPDS runs a real PDS serving subscribeRepos on 127.0.0.1.
 func startPDS(t *testing.T) (*pds.PDS, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := "http://" + ln.Addr().String()
-	p, err := pds.New(pds.Config{
-		DataDir: t.TempDir(), PublicURL: u, DIDMethod: pds.DIDMethodWeb,
-		HandleDomains: []string{".test"}, BcryptCost: 4, NoSync: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: p.Handler()}}
-	srv.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("pds Run: %v", err)
-		}
-		if err := p.Close(); err != nil {
-			t.Errorf("pds Close: %v", err)
-		}
-	})
-	return p, u
+	return pdstest.Start(t, pds.Config{})
 }
 
-// writeScenario writes posts (some replies, some deleted) from two accounts,
-// deletes the second account, and returns the posts and the head seq.
 func writeScenario(t *testing.T, p *pds.PDS, rng *rand.Rand, n int) ([]testPost, int64) {
 	t.Helper()
 	ctx := t.Context()

@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/conflux-atproto/conflux/pds"
+	"github.com/conflux-atproto/conflux/pds/pdstest"
 	"github.com/conflux-atproto/conflux/pds/synth"
 	"github.com/conflux-atproto/conflux/repo/syntax"
 )
@@ -26,33 +23,7 @@ type testPDS struct {
 
 func newTestPDS(t *testing.T) *testPDS {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + ln.Addr().String()
-	p, err := pds.New(pds.Config{
-		DataDir: t.TempDir(), PublicURL: url, DIDMethod: pds.DIDMethodWeb,
-		HandleDomains: []string{".test"}, BcryptCost: 4, NoSync: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: p.Handler()}}
-	srv.Start()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("pds Run: %v", err)
-		}
-		if err := p.Close(); err != nil {
-			t.Errorf("pds Close: %v", err)
-		}
-	})
+	p, url := pdstest.Start(t, pds.Config{})
 	return &testPDS{pds: p, url: url}
 }
 
