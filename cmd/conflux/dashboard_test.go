@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,11 +311,21 @@ type cdpPage struct {
 func startBrowser(t *testing.T, pageURL string) *cdpPage {
 	t.Helper()
 	bin := chromiumPath(t)
+	// Chromium forks helpers that keep writing to the profile after the
+	// browser process dies: run it in its own process group, kill the group,
+	// and remove the profile ourselves (t.TempDir would fail the test if a
+	// straggler wrote a file during its clean-up).
+	profile, err := os.MkdirTemp("", "conflux-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu",
 		"--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update",
 		"--disable-sync", "--no-first-run", "--no-default-browser-check",
-		"--user-data-dir="+t.TempDir(), "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", pageURL)
+		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", pageURL)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -325,6 +336,12 @@ func startBrowser(t *testing.T, pageURL string) *cdpPage {
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()
+		for range 20 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 	// Chromium prints its browser endpoint; the page's endpoint is listed
 	// under /json/list on the same port.
