@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -45,16 +46,41 @@ type Config struct {
 	Retention time.Duration
 	// Auth, if set with Keys, checks service-auth tokens on getFeedSkeleton.
 	Auth *AuthConfig
+	// HeadItems is how many of each newest-first feed's newest items are
+	// kept in memory, pre-encoded, for serving; deeper pages read Pebble.
+	// Default DefaultHeadItems.
+	HeadItems int
+	// RankInterval is how often a RankScore feed's ranking is recomputed
+	// (on the first request after it is due); default DefaultRankInterval.
+	RankInterval time.Duration
+	// RankDepth bounds a ranking: a RankScore feed serves at most its
+	// RankDepth best posts. Default DefaultRankDepth.
+	RankDepth int
+	// RankKeep is how long a ranking stays available to the cursors that
+	// were issued from it; default DefaultRankKeep.
+	RankKeep time.Duration
+	// Now is the clock of rankings (ages and their schedule); time.Now if
+	// nil.
+	Now func() time.Time
 	// Metrics, if non-nil, is updated (see NewMetrics).
 	Metrics *Metrics
 	// Logger; default discard.
 	Logger *slog.Logger
 }
 
+// Defaults of Config.
+const (
+	DefaultHeadItems    = 5000
+	DefaultRankInterval = time.Minute
+	DefaultRankDepth    = 5000
+	DefaultRankKeep     = 15 * time.Minute
+)
+
 // Generator indexes and serves feeds.
 type Generator struct {
 	cfg   Config
 	feeds []plugin.Feed
+	state map[string]*feedState // by name; fixed after New
 	log   *slog.Logger
 	post  plugin.Post // reused by HandleEvent, which the consumer never calls concurrently
 }
@@ -92,7 +118,25 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Generator{cfg: cfg, feeds: feeds, log: cfg.Logger.With("component", "feedgen")}, nil
+	setDefault(&cfg.HeadItems, DefaultHeadItems)
+	setDefault(&cfg.RankInterval, DefaultRankInterval)
+	setDefault(&cfg.RankDepth, DefaultRankDepth)
+	setDefault(&cfg.RankKeep, DefaultRankKeep)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Generator{cfg: cfg, feeds: feeds, state: make(map[string]*feedState, len(feeds)),
+		log: cfg.Logger.With("component", "feedgen")}
+	for _, f := range feeds {
+		g.state[f.Name()] = newFeedState(f)
+	}
+	return g, nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // FeedURI is the AT-URI of the feed called name.
@@ -131,12 +175,36 @@ func (g *Generator) handle(ev consumer.Event, b *pebble.Batch, feeds []plugin.Fe
 	case *firehose.Commit:
 		return g.handleCommit(m, b, feeds, post)
 	case *firehose.Account:
-		if !m.Active && m.Status == "deleted" {
-			for _, f := range feeds {
-				if err := index.PurgeAuthor(b, f.Name(), m.DID); err != nil {
-					return err
-				}
-			}
+		return handleAccount(m, b, feeds)
+	}
+	return nil
+}
+
+// hidesPosts reports whether an inactive account status takes the
+// account's posts out of the feeds until it is active again. A deleted
+// account is purged for good instead; desynchronized and throttled are
+// states of the hosting, not of the content, and change nothing.
+func hidesPosts(status string) bool {
+	switch status {
+	case "takendown", "suspended", "deactivated":
+		return true
+	}
+	return false
+}
+
+func handleAccount(m *firehose.Account, b *pebble.Batch, feeds []plugin.Feed) error {
+	for _, f := range feeds {
+		var err error
+		switch {
+		case m.Active:
+			err = index.Unhide(b, f.Name(), m.DID)
+		case m.Status == "deleted":
+			err = index.PurgeAuthor(b, f.Name(), m.DID)
+		case hidesPosts(m.Status):
+			err = index.Hide(b, f.Name(), m.DID, m.Status)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -232,7 +300,11 @@ func (g *Generator) indexPost(m *firehose.Commit, c cid.CID, uri, rkey string, b
 		d := f.Match(p)
 		var err error
 		if d.Keep {
-			err = index.Add(b, f.Name(), m.Repo, uri, ts)
+			score := d.Score
+			if plugin.RankingOf(f) != plugin.RankScore || math.IsNaN(score) || math.IsInf(score, 0) {
+				score = 0
+			}
+			err = index.AddScored(b, f.Name(), m.Repo, uri, ts, score)
 		} else {
 			// An update may stop matching: drop an older version.
 			err = index.Delete(b, f.Name(), m.Repo, uri)

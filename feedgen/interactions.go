@@ -11,9 +11,13 @@ import (
 )
 
 // countsInteractions reports whether f needs likes and reposts: it has the
-// hook, or it filters on like counts the generator keeps.
+// hook, it is ranked by score, or it filters on like counts the generator
+// keeps.
 func countsInteractions(f plugin.Feed) bool {
 	if _, ok := f.(plugin.Interactor); ok {
+		return true
+	}
+	if plugin.RankingOf(f) == plugin.RankScore {
 		return true
 	}
 	m, ok := f.(plugin.MinLiker)
@@ -71,8 +75,17 @@ func (g *Generator) handleInteraction(m *firehose.Commit, op firehose.RepoOp, co
 		} else if err := index.PutInteraction(b, f.Name(), uri, byte(kind), subj); err != nil {
 			return err
 		}
-		if kind == plugin.Like {
-			if err := index.AddLikes(b, f.Name(), subj, int64(delta)); err != nil {
+		add := index.AddLikes
+		if kind == plugin.Repost {
+			add = index.AddReposts
+		}
+		if err := add(b, f.Name(), subj, int64(delta)); err != nil {
+			return err
+		}
+		// A min-likes feed may gain or lose the post: its served head is
+		// stale. (Ranked feeds pick counts up at their next ranking.)
+		if m, ok := f.(plugin.MinLiker); ok && m.MinLikes() > 0 && kind == plugin.Like {
+			if err := index.Touch(b, f.Name()); err != nil {
 				return err
 			}
 		}

@@ -153,3 +153,60 @@ func TestMinLikes(t *testing.T) {
 		}
 	}
 }
+
+// TestRankedFromStream: a RankScore feed counts likes and reposts from a
+// real stream (like deletes included) and is served by the decayed score.
+func TestRankedFromStream(t *testing.T) {
+	t.Parallel()
+	p, u := startPDS(t)
+	ctx := t.Context()
+	a, err := p.CreateAccount(ctx, pds.CreateAccountInput{Handle: "a.test", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(w pds.Write) pds.CommitResult {
+		t.Helper()
+		res, err := p.ApplyWrites(ctx, a.DID, []pds.Write{w}, cidUndef)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	var posts []pds.WriteResult
+	for i := range 3 {
+		posts = append(posts, write(pds.Write{Action: repo.Create, Collection: "app.bsky.feed.post",
+			Value: map[string]any{"text": fmt.Sprint("post ", i), "createdAt": "2026-01-01T00:00:00Z"}}).Results[0])
+	}
+	interact := func(coll string, post pds.WriteResult) string {
+		r := write(pds.Write{Action: repo.Create, Collection: coll,
+			Value: map[string]any{"subject": map[string]any{"uri": post.URI, "cid": post.CID.String()}, "createdAt": "2026-01-01T00:00:00Z"}}).Results[0]
+		_, rkey := splitURI(r.URI)
+		return rkey
+	}
+	// post0: 2 likes then one removed (1 point); post1: 1 repost (1 point,
+	// newer, so it leads); post2: 3 likes.
+	interact("app.bsky.feed.like", posts[0])
+	gone := interact("app.bsky.feed.like", posts[0])
+	interact("app.bsky.feed.repost", posts[1])
+	for range 3 {
+		interact("app.bsky.feed.like", posts[2])
+	}
+	head := write(pds.Write{Action: repo.Delete, Collection: "app.bsky.feed.like", RKey: gone}).Seq
+
+	var reg plugin.Registry
+	if err := reg.Register(hotFeed{}); err != nil {
+		t.Fatal(err)
+	}
+	db := memDB(t)
+	g, err := New(Config{DB: db, Feeds: &reg, PublisherDID: testPublisher, ServiceDID: testService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consume(t, db, g, u, "feedgen", head, 0)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	want := []string{posts[2].URI, posts[1].URI, posts[0].URI}
+	if got := fetchAll(t, srv, g, "hot", 2); !slices.Equal(got, want) {
+		t.Fatalf("ranked feed %v, want %v", got, want)
+	}
+}

@@ -13,6 +13,8 @@ type Metrics struct {
 	dropped  *prometheus.CounterVec
 	lag      *prometheus.GaugeVec
 	requests *prometheus.CounterVec
+	builds   *prometheus.CounterVec
+	buildDur *prometheus.HistogramVec
 }
 
 // NewMetrics registers the series on reg.
@@ -31,7 +33,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "conflux_feedgen_skeleton_requests_total", Help: "getFeedSkeleton requests by feed (unknown feeds as \"\").",
 		}, []string{"feed"}),
 	}
-	for _, c := range []prometheus.Collector{m.indexed, m.dropped, m.lag, m.requests} {
+	m.builds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "conflux_feedgen_view_builds_total", Help: "In-memory feed views built: heads of newest-first feeds after a change, rankings of ranked feeds.",
+	}, []string{"feed", "kind"})
+	m.buildDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "conflux_feedgen_view_build_seconds", Help: "Time to build an in-memory feed view.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
+	}, []string{"kind"})
+	for _, c := range []prometheus.Collector{m.indexed, m.dropped, m.lag, m.requests, m.builds, m.buildDur} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -58,5 +67,18 @@ func (m *Metrics) drop(r DropReason) {
 func (m *Metrics) request(feed string) {
 	if m != nil {
 		m.requests.WithLabelValues(feed).Inc()
+	}
+}
+
+// View kinds, the kind label of the view metrics.
+const (
+	viewHead    = "head"
+	viewRanking = "ranking"
+)
+
+func (m *Metrics) viewBuilt(feed, kind string, took time.Duration) {
+	if m != nil {
+		m.builds.WithLabelValues(feed, kind).Inc()
+		m.buildDur.WithLabelValues(kind).Observe(took.Seconds())
 	}
 }

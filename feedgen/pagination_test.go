@@ -20,7 +20,8 @@ func itemCmp(a, b index.Item) int {
 // (many with equal timestamps, some at the page boundary's own timestamp).
 // The pages concatenated must equal the initial snapshot plus exactly the
 // inserted items that sort after the boundary current at their insertion,
-// newest first, with no duplicate and no skip.
+// newest first, with no duplicate and no skip. Odd seeds keep a small
+// in-memory head, so pages also cross from the head to the index.
 func TestPaginationProperty(t *testing.T) {
 	t.Parallel()
 	for seed := range uint64(20) {
@@ -29,6 +30,10 @@ func TestPaginationProperty(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
 			db := memDB(t)
 			g := newTestGenerator(t, db)
+			if seed%2 == 1 {
+				// A small in-memory head: pages cross from it to Pebble.
+				g.cfg.HeadItems = 1 + int(seed)
+			}
 			srv := httptest.NewServer(g.Handler())
 			t.Cleanup(srv.Close)
 			n := 0

@@ -2,6 +2,8 @@ package feedgen
 
 import (
 	"encoding/json"
+	"errors"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -180,6 +182,79 @@ func FuzzDecodeCursor(f *testing.F) {
 	})
 }
 
+func FuzzDecodeRankCursor(f *testing.F) {
+	seed := func(rc rankCursor) string {
+		b := appendRankCursor(nil, rc)
+		return string(b[len(`],"cursor":"`) : len(b)-1])
+	}
+	f.Add(seed(rankCursor{gen: 1, offset: 50, score: 0.25, ts: 7, uri: "at://did:plc:a/app.bsky.feed.post/1"}))
+	f.Add(seed(rankCursor{gen: math.MaxUint64, offset: math.MaxUint32, score: math.Inf(-1), ts: -1, uri: "at://x"}))
+	f.Add(encodeCursor(index.Item{URI: "at://did:plc:a/app.bsky.feed.post/1", IndexedAt: 5}))
+	f.Add("")
+	f.Add(strings.Repeat("A", 40))
+	f.Fuzz(func(t *testing.T, s string) {
+		rc, err := decodeRankCursor(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("error %v is not ErrInvalidRequest", err)
+			}
+			return
+		}
+		again, err := decodeRankCursor(seed(rc))
+		if err != nil || again != rc {
+			t.Fatalf("round trip: %q -> %+v -> %+v, %v", s, rc, again, err)
+		}
+	})
+}
+
+func FuzzParseSkeletonQuery(f *testing.F) {
+	f.Add("feed=at%3A%2F%2Fdid%3Aweb%3Apub.test%2Fapp.bsky.feed.generator%2Fall&limit=50&cursor=AAAA")
+	f.Add("limit=1&limit=2&feed=&feed=x&other=%zz")
+	f.Add("cursor=%zz")
+	f.Add("&&=&feed")
+	f.Fuzz(func(t *testing.T, raw string) {
+		q, err := parseSkeletonQuery(raw)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("error %v is not ErrInvalidRequest", err)
+			}
+			return
+		}
+		vals, perr := url.ParseQuery(raw)
+		if perr != nil || strings.ContainsAny(raw, "%+;") {
+			return // escapes in names, or a query net/url refuses
+		}
+		first := func(name string) string {
+			for _, v := range vals[name] {
+				if v != "" {
+					return v
+				}
+			}
+			return ""
+		}
+		if q.feed != first("feed") || q.limit != first("limit") || q.cursor != first("cursor") {
+			t.Fatalf("%q: %+v, net/url %v", raw, q, vals)
+		}
+	})
+}
+
+// TestCursorEncodings: the cursor appended to a page is the one
+// encodeCursor makes.
+func TestCursorEncodings(t *testing.T) {
+	t.Parallel()
+	it := index.Item{URI: "at://did:plc:a/app.bsky.feed.post/" + strings.Repeat("x", 300), IndexedAt: -42}
+	b := appendCursor(nil, it)
+	if got := string(b[len(`],"cursor":"`) : len(b)-1]); got != encodeCursor(it) {
+		t.Fatalf("appendCursor %q, encodeCursor %q", got, encodeCursor(it))
+	}
+	for _, u := range []string{"at://a/b", "at://a/\"b\"<&>", "at://a/\u00e9\x01"} {
+		var v string
+		if err := json.Unmarshal(appendJSONString(nil, u), &v); err != nil || v != u {
+			t.Fatalf("appendJSONString(%q): %q, %v", u, v, err)
+		}
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
@@ -193,6 +268,10 @@ func TestMetrics(t *testing.T) {
 	g := newTestGenerator(t, db)
 	g.cfg.Metrics = m
 	consume(t, db, g, u, "feedgen", head, 0)
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	getSkeleton(t, srv, g.FeedURI("all"), 5, "", http.StatusOK)
+	getSkeleton(t, srv, g.FeedURI("all"), 5, "", http.StatusOK) // the same head
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +285,15 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
-	if found["conflux_feedgen_lag_seconds"] != len(feedNames) || found["conflux_feedgen_posts_indexed_total"] == 0 {
+	for _, mf := range mfs {
+		if mf.GetName() == "conflux_feedgen_view_builds_total" {
+			if c := mf.GetMetric()[0].GetCounter().GetValue(); len(mf.GetMetric()) != 1 || c != 1 {
+				t.Errorf("view builds: %d series, first %v; want one head built once", len(mf.GetMetric()), c)
+			}
+		}
+	}
+	if found["conflux_feedgen_lag_seconds"] != len(feedNames) || found["conflux_feedgen_posts_indexed_total"] == 0 ||
+		found["conflux_feedgen_view_builds_total"] != 1 {
 		t.Fatalf("series: %v", found)
 	}
 	var nilM *Metrics

@@ -69,6 +69,11 @@ func runFeedgenExplain(ctx context.Context, args []string, getenv env, stdout, s
 		for _, s := range steps {
 			fmt.Fprintf(stdout, "  line %-4d %s%-5v %s\n", s.Line, strings.Repeat("  ", s.Depth), s.Result, s.Rule)
 		}
+		// Serve-time fields depend on likes and age, which a single
+		// fetched post does not have: they are stated, not evaluated.
+		for _, st := range f.Settings() {
+			fmt.Fprintf(stdout, "  line %-4d when served: %s\n", st.Line, st.Text)
+		}
 	}
 	return nil
 }

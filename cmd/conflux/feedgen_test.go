@@ -38,7 +38,7 @@ func TestFeedgenExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "feeds.json")
-	content := "{\"feeds\": [\n{\"name\": \"go\", \"rule\": {\"all\": [\n{\"keyword\": {\"words\": [\"golang\"]}},\n{\"lang\": \"fr\"}]}}]}"
+	content := "{\"feeds\": [\n{\"name\": \"go\", \"rule\": {\"all\": [\n{\"keyword\": {\"words\": [\"golang\"]}},\n{\"lang\": \"fr\"}]},\n\"minLikes\": 2, \"popularity\": {\"gravity\": 1.5}}]}"
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,8 @@ func TestFeedgenExplain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"feed go: DROPPED", "line 2    false all", "line 3      true  keyword", "line 4      false lang"} {
+	for _, want := range []string{"feed go: DROPPED", "line 2    false all", "line 3      true  keyword", "line 4      false lang",
+		"line 5    when served: minLikes 2", "line 5    when served: popularity: ranked by (likes + 1×reposts) / (hours + 2)^1.5"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

@@ -63,9 +63,7 @@ func (b *builder) rule(v *value) (rule, error) {
 		// Feeds index posts, never reposts: excluding them always holds,
 		// and asking for reposts only can never match.
 		return &predRule{at, fmt.Sprintf("excludeReposts=%v", want), func(*plugin.Post) bool { return want }}, nil
-	case "popularity":
-		return nil, v.errf("rule %q is not implemented yet", key)
-	case "authorCap", "minLikes":
+	case "authorCap", "minLikes", "popularity":
 		return nil, v.errf("%s is a feed field (beside name and rule), not a rule", key)
 	}
 	return nil, v.errf("unknown rule %q", key)

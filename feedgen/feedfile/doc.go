@@ -21,8 +21,15 @@
 // case-sensitive, invert}); lang, hashtag, mention (DIDs), authors (allow
 // list), excludeAuthors (deny list); hasMedia (bool), embed (embed types);
 // reply (true keeps only replies, false excludes them); excludeReposts
-// (accepted; feeds hold posts only, never reposts). popularity is rejected
-// as not implemented yet. A feed's optional "authorCap" (1..100) shows at
-// most that many posts per author per page, and "minLikes" only posts with
-// at least that many likes (counted from the stream, checked when serving).
+// (accepted; feeds hold posts only, never reposts).
+//
+// Beside name, retention and rule, three feed fields apply when serving
+// rather than when matching (likes arrive after the post): "authorCap"
+// (1..100) shows at most that many posts per author per page, "minLikes"
+// only posts with at least that many likes (counted from the stream), and
+// "popularity" ({gravity, offsetHours, reposts, minScore}) ranks the feed
+// by (likes + reposts×weight) / (hours + offsetHours)^gravity instead of
+// newest first, leaving out posts that score below minScore. In a rule
+// tree they are rejected with an error that says so. Settings lists them
+// for explanations.
 package feedfile

@@ -19,6 +19,9 @@ type Feed struct {
 	authorCap int
 	minLikes  int
 	root      rule
+
+	popularity *Popularity
+	settings   []Setting
 }
 
 // MinLikes implements plugin.MinLiker (0: no minimum).
@@ -119,6 +122,10 @@ func Parse(data []byte) ([]*Feed, error) {
 	return out, nil
 }
 
+func (f *Feed) note(v *value, text string) {
+	f.settings = append(f.settings, Setting{Line: v.line, Text: text})
+}
+
 func (b *builder) feed(v *value) (*Feed, error) {
 	if v.kind != 'o' {
 		return nil, v.errf("a feed is an object")
@@ -138,16 +145,26 @@ func (b *builder) feed(v *value) (*Feed, error) {
 				return nil, fv.errf("retention wants a positive duration such as \"168h\"")
 			}
 			f.retention = d
+			f.note(fv, fmt.Sprintf("retention %s: posts older than that leave the feed", d))
+		case "popularity":
+			p, err := parsePopularity(fv)
+			if err != nil {
+				return nil, err
+			}
+			f.popularity = p
+			f.note(fv, p.describe())
 		case "authorCap":
 			if fv.kind != 'n' || fv.num < 1 || fv.num > 100 || fv.num != float64(int(fv.num)) {
 				return nil, fv.errf("authorCap wants an integer in 1..100")
 			}
 			f.authorCap = int(fv.num)
+			f.note(fv, fmt.Sprintf("authorCap %d: at most %d posts of one author per page", f.authorCap, f.authorCap))
 		case "minLikes":
 			if fv.kind != 'n' || fv.num < 1 || fv.num > 1e9 || fv.num != float64(int(fv.num)) {
 				return nil, fv.errf("minLikes wants a positive integer")
 			}
 			f.minLikes = int(fv.num)
+			f.note(fv, fmt.Sprintf("minLikes %d: served once it has at least %d likes (counted from the stream)", f.minLikes, f.minLikes))
 		case "rule":
 			r, err := b.rule(fv)
 			if err != nil {

@@ -3,10 +3,12 @@ package feedfile
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/conflux-atproto/conflux/feedgen/plugin"
 )
@@ -125,7 +127,13 @@ func TestErrorsNameTheLine(t *testing.T) {
 		{"{\n\"feeds\": [\n{\"name\": \"a\",\n \"rule\": {\"bogus\": 1}}]}", 4, "unknown rule"},
 		{"{\n\"feeds\": [{\"name\": \"a\", \"rule\":\n  {\"regex\": {\"pattern\": \"(\"}}}]}", 3, "regex"},
 		{"{\n\"feeds\": [\n\n{\"name\": \"a\", \"rule\": {\"lang\": \"en\"}},\n{\"name\": \"a\", \"rule\": {\"lang\": \"en\"}}]}", 5, "duplicate"},
-		{"{\"feeds\": [{\"name\": \"a\",\n\"rule\": {\"all\": [\n{\"popularity\": 5}]}}]}", 3, "not implemented"},
+		{"{\"feeds\": [{\"name\": \"a\",\n\"rule\": {\"all\": [\n{\"popularity\": 5}]}}]}", 3, "feed field"},
+		{"{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": true},\n\"popularity\": 5}]}", 2, "popularity wants an object"},
+		{"{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": true}, \"popularity\": {\n\"gravity\": 9}}]}", 2, "0..5"},
+		{"{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": true}, \"popularity\": {\n\"offsetHours\": 0}}]}", 2, "offsetHours"},
+		{"{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": true}, \"popularity\": {\"reposts\": -1}}]}", 1, "weight"},
+		{"{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": true}, \"popularity\": {\n\n\"minScore\": \"x\"}}]}", 3, "wants a number"},
+		{"{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": true}, \"popularity\": {\"decay\": 1}}]}", 1, "unknown popularity field"},
 		{"{\"feeds\": [{\"name\": \"a\",\n\"rule\": {\"all\": [\n{\"minLikes\": 5}]}}]}", 3, "feed field"},
 		{"{\"feeds\": [\n{\"name\": \"a\", \"rule\": {\"authors\": [\"bob\"]}}]}", 2, "not a DID"},
 		{"{\"feeds\": [\n{\"name\": \"a\"\n\"rule\": 1}]}", 3, "invalid character"},
@@ -169,6 +177,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"feeds": [{"name": "a", "rule": {"regex": {"pattern": "x+", "in": ["alt"]}}}]}`))
 	f.Add([]byte(`{"feeds": [{"name": "a", "rule": {"keyword": {"words": "x", "invert": true}}}]}`))
 	f.Add([]byte(strings.Repeat(`{"not":`, 100)))
+	f.Add([]byte(`{"feeds": [{"name": "hot", "minLikes": 2, "authorCap": 3, "popularity": {"gravity": 1.5, "offsetHours": 1, "reposts": 2, "minScore": 0.01}, "rule": {"lang": "en"}}]}`))
 	f.Add([]byte(`[1, 2, "x", null, true]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fs, err := Parse(data)
@@ -217,4 +226,63 @@ func BenchmarkFeedFile10Rules(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
+}
+
+// TestPopularityMatchesReference checks a popularity feed's score and
+// threshold against the plain formula, and that the feed says it is
+// ranked.
+func TestPopularityMatchesReference(t *testing.T) {
+	t.Parallel()
+	fs, err := Parse([]byte(`{"feeds": [
+		{"name": "hot", "popularity": {"minScore": 0.05}, "rule": {"reply": false}},
+		{"name": "steep", "popularity": {"gravity": 2.5, "offsetHours": 1, "reposts": 3}, "rule": {"reply": false}},
+		{"name": "new", "rule": {"reply": false}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hot, steep, newest := fs[0], fs[1], fs[2]
+	if plugin.RankingOf(hot) != plugin.RankScore || plugin.RankingOf(newest) != plugin.RankNewest || newest.Popularity() != nil {
+		t.Fatal("ranking modes")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	below, above := 0, 0
+	for range 500 {
+		c := plugin.Counts{Likes: rng.Int64N(50), Reposts: rng.Int64N(10)}
+		age := time.Duration(rng.Int64N(int64(72 * time.Hour)))
+		h := age.Hours()
+		ref := (float64(c.Likes) + float64(c.Reposts)) / math.Pow(h+2, 1.8)
+		got, keep := hot.Score(0, c, age)
+		if math.Abs(got-ref) > 1e-12*max(1, ref) || keep != (ref >= 0.05) {
+			t.Fatalf("hot %+v at %v: %v %v, want %v", c, age, got, keep, ref)
+		}
+		if keep {
+			above++
+		} else {
+			below++
+		}
+		ref = (float64(c.Likes) + 3*float64(c.Reposts)) / math.Pow(h+1, 2.5)
+		if got, keep := steep.Score(0, c, age); math.Abs(got-ref) > 1e-12*max(1, ref) || !keep {
+			t.Fatalf("steep %+v at %v: %v, want %v", c, age, got, ref)
+		}
+	}
+	if below == 0 || above == 0 {
+		t.Fatalf("threshold case is weak: %d below, %d above", below, above)
+	}
+	if got, _ := hot.Score(0, plugin.Counts{Likes: 4}, -time.Hour); got != 4/math.Pow(2, 1.8) {
+		t.Fatalf("negative age: %v", got)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	t.Parallel()
+	fs, err := Parse([]byte("{\"feeds\": [{\"name\": \"a\", \"rule\": {\"reply\": false},\n\"minLikes\": 3,\n\"popularity\": {\"minScore\": 0.5},\n\"authorCap\": 2}]}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fs[0].Settings()
+	if len(st) != 3 || st[0].Line != 2 || !strings.HasPrefix(st[0].Text, "minLikes 3") ||
+		st[1].Line != 3 || !strings.Contains(st[1].Text, "(likes + 1×reposts) / (hours + 2)^1.8") || !strings.Contains(st[1].Text, "at least 0.5") ||
+		st[2].Line != 4 || !strings.HasPrefix(st[2].Text, "authorCap 2") {
+		t.Fatalf("settings %+v", st)
+	}
 }

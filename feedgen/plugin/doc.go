@@ -10,8 +10,10 @@
 //
 // Optional hooks are separate one-method interfaces a feed may also
 // implement: Interactor (likes and reposts), Deleter (post deletes) and
-// Cleaner (periodic clean-up). The generator checks for them with a type
-// assertion, so a feed pays only for what it uses.
+// Cleaner (periodic clean-up); and, for serving, Ranker with Scorer (rank
+// by a decayed score) and Personalizer (pages that depend on the
+// requester's DID). The generator checks for them with a type assertion,
+// so a feed pays only for what it uses.
 //
 // Match runs on the ingest path, once per post per feed: it must not block,
 // must not keep the *Post after returning (the generator reuses it), and

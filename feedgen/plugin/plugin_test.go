@@ -107,3 +107,12 @@ func TestNewPost(t *testing.T) {
 		t.Errorf("refill: %+v", p)
 	}
 }
+
+func TestDefaultScore(t *testing.T) {
+	t.Parallel()
+	age := 3 * time.Hour
+	got, keep := DefaultScore(0.5, Counts{Likes: 4, Reposts: 2}, age)
+	if !keep || got != Gravity(6.5, age) || got != 6.5/math.Pow(5, 1.8) {
+		t.Fatalf("default score %v %v", got, keep)
+	}
+}

@@ -99,3 +99,72 @@ func TestFeedNamePrefix(t *testing.T) {
 		t.Fatalf("feed a sees %v", got)
 	}
 }
+
+// TestHideScoreVersion: hiding an author removes its items and keeps them
+// for Unhide (scores included); every served change moves the version;
+// counts are read back in one pass.
+func TestHideScoreVersion(t *testing.T) {
+	t.Parallel()
+	db := open(t)
+	b := db.NewIndexedBatch()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	vk := VersionKey("f")
+	last := uint64(0)
+	moved := func(step string, want bool) {
+		t.Helper()
+		v, err := Version(b, vk)
+		must(err)
+		if (v != last) != want {
+			t.Fatalf("%s: version %d -> %d, want moved=%v", step, last, v, want)
+		}
+		last = v
+	}
+	const a, c = "did:plc:a", "did:plc:c"
+	must(AddScored(b, "f", a, "at://a/p/1", 10, 2.5))
+	moved("add", true)
+	must(Add(b, "f", c, "at://c/p/1", 11))
+	must(Hide(b, "f", a, "takendown"))
+	moved("hide", true)
+	if got := uris(t, b, "f"); len(got) != 1 || got[0] != "at://c/p/1" {
+		t.Fatalf("hidden: %v", got)
+	}
+	must(AddScored(b, "f", a, "at://a/p/2", 12, 1))
+	if got := uris(t, b, "f"); len(got) != 1 {
+		t.Fatalf("a hidden author's new post is served: %v", got)
+	}
+	must(Unhide(b, "f", c)) // not hidden: nothing
+	moved("unhide of a visible author", false)
+	must(Unhide(b, "f", a))
+	moved("unhide", true)
+	items, _, err := Page(b, "f", nil, 10)
+	must(err)
+	if len(items) != 3 || items[0] != (Item{"at://a/p/2", 12, 1}) || items[2] != (Item{"at://a/p/1", 10, 2.5}) {
+		t.Fatalf("restored items %+v", items)
+	}
+	must(AddLikes(b, "f", "at://a/p/1", 3))
+	must(AddReposts(b, "f", "at://a/p/1", 2))
+	must(AddLikes(b, "f", "at://c/p/1", 1))
+	must(AddLikes(b, "f", "at://c/p/1", -5)) // never below zero: deleted
+	moved("counts", false)
+	counts, err := AllCounts(b, "f")
+	must(err)
+	if len(counts) != 1 || counts["at://a/p/1"] != (Counts{3, 2}) {
+		t.Fatalf("counts %+v", counts)
+	}
+	must(Touch(b, "f"))
+	moved("touch", true)
+	n, err := Expire(b, "f", 11)
+	must(err)
+	if n != 1 {
+		t.Fatalf("expired %d", n)
+	}
+	moved("expire", true)
+	if counts, err := AllCounts(b, "f"); err != nil || len(counts) != 0 {
+		t.Fatalf("counters of an expired post left: %v %v", counts, err)
+	}
+}
