@@ -1,6 +1,7 @@
 package appview
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -49,6 +52,15 @@ type Config struct {
 	NoSync bool
 	// MaxBatchEvents bounds events per committed batch (default: consumer's).
 	MaxBatchEvents int
+	// VerifyWorkers is how many goroutines verify commits and decode
+	// records ahead of the ordered apply (default GOMAXPROCS).
+	VerifyWorkers int
+	// PipelineDepth bounds the events in flight between the stream and
+	// the ordered apply (default 4 × MaxBatchEvents, at least 256).
+	PipelineDepth int
+	// OnCommit, if set, is told of each committed batch (see
+	// consumer.Durable.OnCommit): the index is readable up to last.Seq.
+	OnCommit func(n int, last consumer.Event)
 	// MinBackoff, MaxBackoff override the consumer's reconnect backoff.
 	MinBackoff, MaxBackoff time.Duration
 	// ProgressInterval overrides the consumer's progress log period.
@@ -64,11 +76,14 @@ type Server struct {
 	db      *pebble.DB
 	ownDB   bool
 	ix      *index.Index
-	cons    *consumer.Consumer
-	ccfg    consumer.Config // for NewConsumer
+	x       *indexer
+	cp      *consumer.Checkpoint
+	ccfg    consumer.Config // durable, for NewConsumer
 	echo    *echo.Echo
 	log     *slog.Logger
 	metrics *Metrics
+	// committed is the seq of the last event whose effects are committed.
+	committed atomic.Int64
 
 	closeOnce sync.Once
 	closeErr  error
@@ -101,6 +116,10 @@ func New(cfg Config) (*Server, error) {
 		s.metrics = NewMetrics(cfg.Registry)
 		cm = consumer.NewMetrics(cfg.Registry)
 	}
+	if err := index.CheckFormat(s.db); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("appview index: %w", err)
+	}
 	s.ix = index.New(s.db)
 	s.ix.OnSkip = s.metrics.skip
 	fetch, err := newHTTPFetcher(cfg.RelayURL)
@@ -111,41 +130,76 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ResyncInterval == 0 {
 		cfg.ResyncInterval = time.Second
 	}
-	h := &indexer{ix: s.ix, verify: !cfg.NoVerify, keys: cfg.Resolver, log: s.log, metrics: s.metrics,
+	s.x = &indexer{ix: s.ix, verify: !cfg.NoVerify, keys: cfg.Resolver, log: s.log, metrics: s.metrics,
 		fetch: fetch, limit: &limiter{interval: cfg.ResyncInterval}}
-	s.ccfg = consumer.Config{
-		URL:    cfg.RelayURL,
-		Cursor: cfg.Cursor,
-		Durable: &consumer.Durable{DB: s.db, Name: ConsumerName, Handler: h,
-			MaxBatchEvents: cfg.MaxBatchEvents, NoSync: cfg.NoSync},
-		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
-		HeadFunc: cfg.HeadFunc, ProgressInterval: cfg.ProgressInterval,
-		Logger: cfg.Logger, Metrics: cm,
-	}
-	cons, err := consumer.New(s.ccfg)
-	if err != nil {
+	s.cfg = cfg.withDefaults()
+	if err := s.initConsumer(cm); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("appview consumer: %w", err)
 	}
-	s.cons = cons
 	s.echo = echo.New()
 	s.echo.HideBanner, s.echo.HidePort = true, true
 	(&api{db: s.db}).routes(s.echo)
 	return s, nil
 }
 
+// withDefaults fills in the pipeline's zero values.
+func (cfg Config) withDefaults() Config {
+	if cfg.MaxBatchEvents <= 0 {
+		cfg.MaxBatchEvents = consumer.DefaultMaxBatchEvents
+	}
+	if cfg.VerifyWorkers <= 0 {
+		cfg.VerifyWorkers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.PipelineDepth <= 0 {
+		cfg.PipelineDepth = max(256, 4*cfg.MaxBatchEvents)
+	}
+	return cfg
+}
+
+// initConsumer sets up the durable consumer config (NewConsumer's), the
+// checkpoint, and the committed cursor from the store.
+func (s *Server) initConsumer(cm *consumer.Metrics) error {
+	cfg := s.cfg
+	s.ccfg = consumer.Config{
+		URL:    cfg.RelayURL,
+		Cursor: cfg.Cursor,
+		Durable: &consumer.Durable{DB: s.db, Name: ConsumerName, Handler: s.x,
+			MaxBatchEvents: cfg.MaxBatchEvents, NoSync: cfg.NoSync, OnCommit: cfg.OnCommit},
+		MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
+		HeadFunc: cfg.HeadFunc, ProgressInterval: cfg.ProgressInterval,
+		Logger: cfg.Logger, Metrics: cm,
+	}
+	if _, err := consumer.New(s.ccfg); err != nil { // validates the URL
+		return err
+	}
+	cp, err := consumer.NewCheckpoint(s.db, ConsumerName)
+	if err != nil {
+		return err
+	}
+	s.cp = cp
+	s.committed.Store(cfg.Cursor)
+	seq, ok, err := cp.Load()
+	if ok {
+		s.committed.Store(seq)
+	}
+	return err
+}
+
 // Handler serves the XRPC reads.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// NewConsumer returns a new consumer of the index's stream, with the same
-// handler, durable cursor and metrics as the one Run uses. A consumer runs
-// only once; a caller that stops and restarts indexing (the dev dashboard's
+// NewConsumer returns a new durable consumer of the index's stream, with
+// the same index, cursor and metrics as Run. It indexes sequentially:
+// verification runs inline, not in Run's pipeline. A consumer runs only
+// once; a caller that stops and restarts indexing (the dev dashboard's
 // pause) runs a new one instead of Run, and it resumes from the stored
-// cursor.
+// cursor. Its Cursor is its own; Server.Cursor follows Run only.
 func (s *Server) NewConsumer() (*consumer.Consumer, error) { return consumer.New(s.ccfg) }
 
-// Cursor is the seq of the last committed event.
-func (s *Server) Cursor() int64 { return s.cons.Cursor() }
+// Cursor is the seq of the last event Run committed (before Run: the
+// stored cursor, else Config.Cursor).
+func (s *Server) Cursor() int64 { return s.committed.Load() }
 
 // Skipped returns the record ops skipped so far, by reason.
 func (s *Server) Skipped() map[index.SkipReason]int64 { return s.ix.Skipped() }
@@ -171,7 +225,7 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	err := s.cons.Run(ctx)
+	err := s.index(ctx)
 	if srv != nil {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
@@ -182,8 +236,50 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("appview http: %w", serr)
 	default:
 	}
+	return err
+}
+
+// index runs the stream consumer feeding the pipeline (see pipeline) from
+// the stored cursor until ctx ends or either fails. The consumer's own
+// cursor (and its lag metrics) counts events handed to the pipeline, at
+// most PipelineDepth ahead of the committed cursor; a reconnect resumes
+// after them, since the pipeline keeps them.
+func (s *Server) index(ctx context.Context) error {
+	cursor := s.cfg.Cursor
+	seq, ok, err := s.cp.Load()
 	if err != nil {
 		return fmt.Errorf("appview consumer: %w", err)
+	}
+	if ok {
+		cursor = seq
+		s.committed.Store(seq)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wo := pebble.Sync
+	if s.cfg.NoSync {
+		wo = pebble.NoSync
+	}
+	p := newPipeline(s.x, s.db, s.cp, &s.committed, pipelineConfig{
+		workers: s.cfg.VerifyWorkers, depth: s.cfg.PipelineDepth, maxBatch: s.cfg.MaxBatchEvents, wo: wo,
+		retryMin: cmp.Or(s.cfg.MinBackoff, consumer.DefaultMinBackoff), retryMax: cmp.Or(s.cfg.MaxBackoff, consumer.DefaultMaxBackoff),
+		onFail: cancel, onCommit: s.cfg.OnCommit,
+	})
+	ccfg := s.ccfg
+	ccfg.Durable, ccfg.Cursor, ccfg.Handler = nil, cursor, consumer.HandlerFunc(p.submit)
+	cons, err := consumer.New(ccfg)
+	if err != nil {
+		return fmt.Errorf("appview consumer: %w", err)
+	}
+	perr := make(chan error, 1)
+	go func() { perr <- p.run(ctx) }()
+	cerr := cons.Run(ctx)
+	p.close()
+	if err := <-perr; err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("appview consumer: %w", cerr)
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -51,40 +52,77 @@ func recordStream(t testing.TB, h *host) []consumer.Event {
 
 // BenchmarkIndex indexes a pre-recorded stream of synthetic activity into a
 // fresh in-memory Pebble per iteration, 128 events per batch, with and
-// without commit verification; it reports events/s.
+// without commit verification, through the pipeline Run uses (parallel
+// prepare, ordered apply) and through the sequential durable handler
+// (NewConsumer's); it reports events/s.
 func BenchmarkIndex(b *testing.B) {
 	h := newHost(b)
 	drive(b, h, 50, 3000, 11)
 	evs := recordStream(b, h)
-	for _, verify := range []bool{false, true} {
-		name := "verify=off"
-		if verify {
-			name = "verify=on"
-		}
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
-				if err != nil {
-					b.Fatal(err)
-				}
-				x := &indexer{ix: index.New(db), verify: verify, keys: h.resolver, log: quiet()}
-				ctx := context.Background()
-				for i := 0; i < len(evs); i += 128 {
-					batch := db.NewIndexedBatch()
-					for _, ev := range evs[i:min(len(evs), i+128)] {
-						if err := x.HandleEvent(ctx, ev, batch); err != nil {
-							b.Fatal(err)
-						}
-					}
-					if err := batch.Commit(pebble.NoSync); err != nil {
+	for _, path := range []string{"pipeline", "sequential"} {
+		for _, verify := range []bool{false, true} {
+			name := path + "/verify=off"
+			if verify {
+				name = path + "/verify=on"
+			}
+			b.Run(name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: quietPebble{b}})
+					if err != nil {
 						b.Fatal(err)
 					}
+					x := &indexer{ix: index.New(db), verify: verify, keys: h.resolver, log: quiet()}
+					if path == "pipeline" {
+						indexPipelined(b, x, db, evs)
+					} else {
+						indexSequential(b, x, db, evs)
+					}
+					_ = db.Close()
 				}
-				_ = db.Close()
+				b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
+	}
+}
+
+func indexPipelined(b *testing.B, x *indexer, db *pebble.DB, evs []consumer.Event) {
+	cp, err := consumer.NewCheckpoint(db, ConsumerName)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var committed atomic.Int64
+	p := newPipeline(x, db, cp, &committed, pipelineConfig{workers: runtime.GOMAXPROCS(0), depth: 512, maxBatch: 128,
+		wo: pebble.NoSync, retryMin: time.Millisecond, retryMax: time.Millisecond})
+	ctx := context.Background()
+	done := make(chan error, 1)
+	go func() { done <- p.run(ctx) }()
+	for _, ev := range evs {
+		if err := p.submit(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	p.close()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	if committed.Load() != evs[len(evs)-1].Seq {
+		b.Fatalf("committed %d, want %d", committed.Load(), evs[len(evs)-1].Seq)
+	}
+}
+
+func indexSequential(b *testing.B, x *indexer, db *pebble.DB, evs []consumer.Event) {
+	ctx := context.Background()
+	for i := 0; i < len(evs); i += 128 {
+		batch := db.NewIndexedBatch()
+		for _, ev := range evs[i:min(len(evs), i+128)] {
+			if err := x.HandleEvent(ctx, ev, batch); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(len(evs)*b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+		}
+		if err := batch.Commit(pebble.NoSync); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -146,6 +184,7 @@ func BenchmarkReads(b *testing.B) {
 		}},
 	} {
 		b.Run(ep.name, func(b *testing.B) {
+			b.ReportAllocs()
 			const clients = 200
 			var mu sync.Mutex
 			var lat []time.Duration

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/conflux-atproto/conflux/appview/internal/index"
 	"github.com/conflux-atproto/conflux/firehose/consumer"
 )
 
@@ -183,13 +184,30 @@ func crashAndCatchUp(t *testing.T, cfg Config, head int64, n, maxBatch int, rng 
 }
 
 // TestRewindReplayChangesNothing rewinds the stored cursor and replays a
-// range twice: the index must not change.
+// range twice: the index must not change. The stream ends with one account
+// deactivated and one deleted, so the replays also hide, show and purge.
 func TestRewindReplayChangesNothing(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
 	drive(t, h, 6, 400, 5)
+	accts, err := h.pds.Accounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.pds.DeactivateAccount(t.Context(), accts[1].DID); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.pds.DeleteAccount(t.Context(), accts[2].DID); err != nil {
+		t.Fatal(err)
+	}
 	m := marker(t, h)
 	db, want, head := cleanIndex(t, h, m)
+	if ids, err := index.RecordCIDs(db, accts[2].DID); err != nil || len(ids) != 0 {
+		t.Fatalf("deleted account not purged: %d records (%v)", len(ids), err)
+	}
+	if a, err := index.GetActor(db, accts[1].DID); err != nil || !a.Hidden() {
+		t.Fatalf("deactivated account not hidden: %+v (%v)", a, err)
+	}
 	cp, err := consumer.NewCheckpoint(db, ConsumerName)
 	if err != nil {
 		t.Fatal(err)

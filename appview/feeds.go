@@ -2,6 +2,7 @@ package appview
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -62,18 +63,6 @@ func (v views) postOrNotFound(uri string) (any, error) {
 	return typedPost{typePostView, pv}, nil
 }
 
-func hasMedia(p *lexicon.FeedPost) bool {
-	e := p.Embed
-	if e == nil {
-		return false
-	}
-	if e.RecordWithMedia != nil {
-		m := e.RecordWithMedia.Media
-		return m.Images != nil || m.Video != nil
-	}
-	return e.Images != nil || e.Video != nil
-}
-
 func (a *api) getAuthorFeed(c echo.Context, v views) (any, error) {
 	did, err := v.resolveActor(c.QueryParam("actor"))
 	if err != nil {
@@ -121,23 +110,21 @@ func (v views) feedItem(did string, it index.FeedItem, filter string) (feedViewP
 	var fv feedViewPost
 	postURI := it.URI
 	if it.Collection == lexicon.NSIDFeedRepost {
-		if filter == "posts_no_replies" || filter == "posts_with_media" || filter == "posts_with_video" {
+		// As the reference AppView: the media filters show only the
+		// actor's own posts; every other filter keeps reposts.
+		if filter == "posts_with_media" || filter == "posts_with_video" {
 			return fv, false, nil
 		}
 		rec, ok, err := index.GetRecord(v.r, it.URI)
 		if err != nil || !ok {
 			return fv, false, err
 		}
-		rp, _ := rec.Value.(*lexicon.FeedRepost)
-		if rp == nil {
-			return fv, false, nil
-		}
 		by, err := v.basic(did)
 		if err != nil {
 			return fv, false, err
 		}
-		fv.Reason = &reasonRepost{typeReasonRepost, by, it.URI, rec.CID.String(), indexedAt(rp.CreatedAt)}
-		postURI = rp.Subject.URI
+		fv.Reason = &reasonRepost{typeReasonRepost, by, it.URI, rec.CID.String(), indexedAt(rec.CreatedAt)}
+		postURI = rec.Subject
 	}
 	pv, p, err := v.post(postURI)
 	if errors.Is(err, errNotFound) {
@@ -146,27 +133,25 @@ func (v views) feedItem(did string, it index.FeedItem, filter string) (feedViewP
 	if err != nil {
 		return fv, false, err
 	}
-	switch filter {
-	case "posts_no_replies":
-		if p.Reply != nil {
-			return fv, false, nil
-		}
-	case "posts_with_media":
-		if !hasMedia(p) {
-			return fv, false, nil
-		}
-	case "posts_with_video":
-		if p.Embed == nil || (p.Embed.Video == nil && (p.Embed.RecordWithMedia == nil || p.Embed.RecordWithMedia.Media.Video == nil)) {
-			return fv, false, nil
-		}
+	// A reply stays under posts_and_author_threads only in the actor's
+	// own thread (its root and parent are the actor's), as the reference
+	// AppView's self-thread rule; reposts stay whatever they repost.
+	ownThread := p.Reply != nil && strings.HasPrefix(p.Reply.Root, "at://"+did+"/") && strings.HasPrefix(p.Reply.Parent, "at://"+did+"/")
+	switch {
+	case fv.Reason != nil: // a repost that got this far is kept
+	case filter == "posts_no_replies" && p.Reply != nil,
+		filter == "posts_and_author_threads" && p.Reply != nil && !ownThread,
+		filter == "posts_with_media" && (!p.Media || p.Video), // images only, as the reference AppView
+		filter == "posts_with_video" && !p.Video:
+		return fv, false, nil
 	}
 	fv.Post = pv
 	if p.Reply != nil {
-		root, err := v.postOrNotFound(p.Reply.Root.URI)
+		root, err := v.postOrNotFound(p.Reply.Root)
 		if err != nil {
 			return fv, false, err
 		}
-		parent, err := v.postOrNotFound(p.Reply.Parent.URI)
+		parent, err := v.postOrNotFound(p.Reply.Parent)
 		if err != nil {
 			return fv, false, err
 		}
@@ -204,7 +189,7 @@ func (a *api) getPostThread(c echo.Context, v views) (any, error) {
 		if p.Reply == nil {
 			break
 		}
-		parentURI := p.Reply.Parent.URI
+		parentURI := p.Reply.Parent
 		ppv, pp, err := v.post(parentURI)
 		if errors.Is(err, errNotFound) {
 			child.Parent = notFoundPost{typeNotFoundPost, parentURI, true}

@@ -6,7 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/conflux-atproto/conflux/appview/internal/index"
-	"github.com/conflux-atproto/conflux/lexicon"
 )
 
 type likeView struct {
@@ -51,15 +50,11 @@ func (a *api) getLikes(c echo.Context, v views) (any, error) {
 		if err != nil || !ok {
 			return err
 		}
-		l, _ := rec.Value.(*lexicon.FeedLike)
-		if l == nil {
-			return nil
-		}
 		pv, err := v.profile(author)
 		if err != nil {
 			return err
 		}
-		likes = append(likes, likeView{pv, l.CreatedAt, indexedAt(l.CreatedAt)})
+		likes = append(likes, likeView{pv, rec.CreatedAt, indexedAt(rec.CreatedAt)})
 		return nil
 	})
 	if err != nil {

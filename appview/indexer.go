@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ const (
 	// DropDesync counts chain breaks (since or prevData mismatch); the
 	// commit itself is still applied after the resync.
 	DropDesync DropReason = "desync"
+	// DropDeletedAccount: a commit of an account deleted (and purged)
+	// before it.
+	DropDeletedAccount DropReason = "deleted_account"
 )
 
 // Metrics of the indexer. A nil *Metrics is a no-op.
@@ -79,8 +83,12 @@ func (m *Metrics) event(typ string) {
 	}
 }
 
-// indexer turns firehose events into index writes; it is the durable
-// consumer's handler.
+// indexer turns firehose events into index writes. Each event goes
+// through two steps: prepare (verify the commit, decode and validate its
+// records), which depends only on the event and the signing key and so
+// runs out of order on the pipeline's workers; and apply, which reads and
+// writes the index and runs in stream order. HandleEvent does both, for
+// the sequential durable consumer (NewConsumer).
 type indexer struct {
 	ix      *index.Index
 	verify  bool
@@ -93,14 +101,86 @@ type indexer struct {
 
 var _ consumer.DurableHandler = (*indexer)(nil)
 
+// prepared is what prepare made of one event. For a #commit: drop set
+// means it is dropped (counted when applied), retry that the signing key
+// could not be resolved for now (err wraps consumer.ErrRetry); otherwise
+// data is the commit's MST root and ops carry the prepared records.
+type prepared struct {
+	drop  DropReason
+	err   error
+	retry bool
+	data  cid.CID
+	ops   []index.Op
+}
+
 // HandleEvent indexes one event into b. Outside bytes that fail a check
 // drop the event (counted); only Pebble errors and a transient key
 // resolution failure (retried) are returned.
 func (x *indexer) HandleEvent(ctx context.Context, ev consumer.Event, b *pebble.Batch) error {
+	p := x.prepare(ctx, ev)
+	if p.retry {
+		return p.err
+	}
+	return x.apply(ctx, ev, p, b)
+}
+
+// prepare verifies a #commit (proof and signature, unless verification is
+// off) and decodes and validates its records. It touches no index state.
+func (x *indexer) prepare(ctx context.Context, ev consumer.Event) prepared {
+	c, ok := ev.Frame.Msg.(*firehose.Commit)
+	if !ok {
+		return prepared{}
+	}
+	var blocks car.Blocks
+	var p prepared
+	if x.verify {
+		checked, err := repo.CheckCommitProof(c.Evidence(), car.Limits{})
+		if err != nil {
+			return prepared{drop: DropBadProof, err: err}
+		}
+		if err := x.checkSignature(ctx, checked.Commit); err != nil {
+			if errors.Is(err, consumer.ErrRetry) {
+				return prepared{retry: true, err: err}
+			}
+			return prepared{drop: DropBadSignature, err: err}
+		}
+		blocks, p.data = checked.Blocks, checked.Commit.Data
+	} else {
+		_, bl, err := car.ReadBytes(c.Blocks, car.Limits{})
+		if err != nil {
+			return prepared{drop: DropBadBlocks, err: err}
+		}
+		cm, err := repo.ParseCommit(bl[c.Commit])
+		if err != nil {
+			return prepared{drop: DropBadBlocks, err: err}
+		}
+		blocks, p.data = bl, cm.Data
+	}
+	p.ops = make([]index.Op, len(c.Ops))
+	for i, op := range c.Ops {
+		o := index.Op{Action: index.Action(op.Action), Path: op.Path, CID: op.CID}
+		if op.CID.Defined() {
+			o.Record = blocks[op.CID]
+		}
+		if o.Action == index.Create || o.Action == index.Update {
+			coll, _, _ := strings.Cut(op.Path, "/")
+			o.Stored, o.Skip = index.Prepare(coll, o.Record)
+			o.Prepared = true
+		}
+		p.ops[i] = o
+	}
+	return p
+}
+
+// apply writes a prepared event's effects into b, in stream order.
+func (x *indexer) apply(ctx context.Context, ev consumer.Event, p prepared, b *pebble.Batch) error {
 	switch m := ev.Frame.Msg.(type) {
 	case *firehose.Commit:
 		x.metrics.event("commit")
-		return x.commit(ctx, m, b)
+		if p.drop != "" {
+			return x.dropped(p.drop, m, p.err)
+		}
+		return x.commit(ctx, m, p, b)
 	case *firehose.Sync:
 		x.metrics.event("sync")
 		return x.syncEvent(ctx, m, b)
@@ -109,37 +189,12 @@ func (x *indexer) HandleEvent(ctx context.Context, ev consumer.Event, b *pebble.
 		return x.ix.ApplyIdentity(b, m.DID, m.Handle)
 	case *firehose.Account:
 		x.metrics.event("account")
-		return x.ix.ApplyAccount(b, m.DID, m.Active, m.Status)
+		return x.account(ctx, m, b)
 	}
 	return nil
 }
 
-func (x *indexer) commit(ctx context.Context, c *firehose.Commit, b *pebble.Batch) error {
-	var blocks car.Blocks
-	var data cid.CID
-	if x.verify {
-		checked, err := repo.CheckCommitProof(c.Evidence(), car.Limits{})
-		if err != nil {
-			return x.dropped(DropBadProof, c, err)
-		}
-		if err := x.checkSignature(ctx, checked.Commit); err != nil {
-			if errors.Is(err, consumer.ErrRetry) {
-				return err
-			}
-			return x.dropped(DropBadSignature, c, err)
-		}
-		blocks, data = checked.Blocks, checked.Commit.Data
-	} else {
-		_, bl, err := car.ReadBytes(c.Blocks, car.Limits{})
-		if err != nil {
-			return x.dropped(DropBadBlocks, c, err)
-		}
-		cm, err := repo.ParseCommit(bl[c.Commit])
-		if err != nil {
-			return x.dropped(DropBadBlocks, c, err)
-		}
-		blocks, data = bl, cm.Data
-	}
+func (x *indexer) commit(ctx context.Context, c *firehose.Commit, p prepared, b *pebble.Batch) error {
 	st, seen, err := index.GetRepoState(b, c.Repo)
 	if err != nil {
 		return err
@@ -149,6 +204,14 @@ func (x *indexer) commit(ctx context.Context, c *firehose.Commit, b *pebble.Batc
 		// resync: its effects are in the index.
 		x.metrics.drop(DropStale)
 		return nil
+	}
+	author, err := index.GetActor(b, c.Repo)
+	if err != nil {
+		return err
+	}
+	if author.Status == index.StatusDeleted {
+		// Purged; it is fetched whole again if it is ever reactivated.
+		return x.dropped(DropDeletedAccount, c, nil)
 	}
 	if seen && (st.Desynced || c.Since != st.Rev || (c.PrevData.Defined() && c.PrevData != st.Data)) {
 		x.metrics.drop(DropDesync)
@@ -166,17 +229,28 @@ func (x *indexer) commit(ctx context.Context, c *firehose.Commit, b *pebble.Batc
 			st.Desynced = true
 		}
 	}
-	ops := make([]index.Op, len(c.Ops))
-	for i, op := range c.Ops {
-		ops[i] = index.Op{Action: index.Action(op.Action), Path: op.Path, CID: op.CID}
-		if op.CID.Defined() {
-			ops[i].Record = blocks[op.CID]
-		}
-	}
-	if err := x.ix.ApplyCommit(b, c.Repo, ops); err != nil {
+	if err := x.ix.ApplyCommitBy(b, author, p.ops); err != nil {
 		return err
 	}
-	return index.PutRepoState(b, c.Repo, index.RepoState{Rev: c.Rev, Data: data, Desynced: st.Desynced})
+	return index.PutRepoState(b, c.Repo, index.RepoState{Rev: c.Rev, Data: p.data, Desynced: st.Desynced})
+}
+
+// account applies an #account event. A deleted account is purged by the
+// index; if it comes back, its repository is fetched again (or marked, to
+// be fetched at its next commit, when the resync budget is spent).
+func (x *indexer) account(ctx context.Context, m *firehose.Account, b *pebble.Batch) error {
+	restored, err := x.ix.ApplyAccount(b, m.DID, m.Active, m.Status)
+	if err != nil || !restored {
+		return err
+	}
+	got, err := x.resync(ctx, m.DID, b)
+	if err != nil {
+		if !errors.Is(err, errRateLimited) {
+			x.log.Warn("resync of a restored account failed", "did", m.DID, "err", err)
+		}
+		return nil // the purge left the repository marked desynchronised
+	}
+	return index.PutRepoState(b, m.DID, got)
 }
 
 // syncEvent handles #sync: the repository was reset to a new state the
@@ -189,6 +263,9 @@ func (x *indexer) syncEvent(ctx context.Context, m *firehose.Sync, b *pebble.Bat
 	}
 	if st.Rev != "" && m.Rev <= st.Rev {
 		return nil // already at or past this state
+	}
+	if a, err := index.GetActor(b, m.DID); err != nil || a.Status == index.StatusDeleted {
+		return err // a purged account is fetched again only if it comes back
 	}
 	got, err := x.resync(ctx, m.DID, b)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -170,6 +171,31 @@ func (r *streamRepo) commit(ops []repo.Op) (*firehose.Commit, error) {
 	return ev, nil
 }
 
+// accountEvents puts #account events into the stream: one account is
+// taken down at a third of it and reactivated at two thirds, another is
+// deleted half way (its later commits are then dropped by the indexer).
+func (h *streamHost) accountEvents() {
+	var dids []string
+	for did := range h.repos {
+		dids = append(dids, did)
+	}
+	slices.Sort(dids)
+	n := len(h.msgs)
+	at := map[int]eventlog.Entry{
+		n / 3:     &firehose.Account{DID: dids[0], Active: false, Status: "takendown", Time: h.time},
+		n / 2:     &firehose.Account{DID: dids[1], Active: false, Status: "deleted", Time: h.time},
+		2 * n / 3: &firehose.Account{DID: dids[0], Active: true, Time: h.time},
+	}
+	out := make([]eventlog.Entry, 0, n+len(at))
+	for i, m := range h.msgs {
+		if ev, ok := at[i]; ok {
+			out = append(out, ev)
+		}
+		out = append(out, m)
+	}
+	h.msgs = out
+}
+
 // streamRelay is an event log holding a generated stream behind a real
 // subscribeRepos server.
 type streamRelay struct {
@@ -192,6 +218,7 @@ func serveStream(t testing.TB, users int, n int64, seed int64) *streamRelay {
 	if err := d.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	h.accountEvents()
 	checkMix(t, h.msgs)
 	l, err := eventlog.Open(eventlog.Config{Dir: t.TempDir(), NoSync: true, Logger: quiet()})
 	if err != nil {

@@ -3,14 +3,12 @@ package appview
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/conflux-atproto/conflux/appview/internal/index"
 	"github.com/conflux-atproto/conflux/lexicon"
-	"github.com/conflux-atproto/conflux/repo/dagcbor"
 	"github.com/conflux-atproto/conflux/repo/syntax"
 )
 
@@ -65,10 +63,18 @@ type postView struct {
 type views struct {
 	r      pebble.Reader
 	basics map[string]profileBasic
+	posts  map[string]builtPost
+}
+
+// builtPost is a memoised post view (err is errNotFound or nil).
+type builtPost struct {
+	pv  postView
+	rec *index.Record
+	err error
 }
 
 func newViews(r pebble.Reader) views {
-	return views{r: r, basics: map[string]profileBasic{}}
+	return views{r: r, basics: map[string]profileBasic{}, posts: map[string]builtPost{}}
 }
 
 // actor returns the actor's state, or errNotFound if it is hidden.
@@ -103,13 +109,13 @@ func (v views) loadBasic(did string) (profileBasic, error) {
 	if pb.Handle == "" {
 		pb.Handle = invalidHandle
 	}
-	rec, ok, err := index.GetRecord(v.r, "at://"+did+"/"+lexicon.NSIDActorProfile+"/self")
+	rec, ok, err := index.GetRecord(v.r, profileURI(did))
 	if err != nil || !ok {
 		return pb, err
 	}
-	if p, ok := rec.Value.(*lexicon.ActorProfile); ok {
-		pb.DisplayName = p.DisplayName
-		pb.CreatedAt = p.CreatedAt
+	pb.DisplayName = rec.DisplayName
+	if rec.CreatedAt != "" {
+		pb.CreatedAt = &rec.CreatedAt
 	}
 	return pb, nil
 }
@@ -120,13 +126,11 @@ func (v views) profile(did string) (profileView, error) {
 		return profileView{}, err
 	}
 	pv := profileView{profileBasic: pb}
-	rec, ok, err := index.GetRecord(v.r, "at://"+did+"/"+lexicon.NSIDActorProfile+"/self")
+	rec, ok, err := index.GetRecord(v.r, profileURI(did))
 	if err != nil || !ok {
 		return pv, err
 	}
-	if p, ok := rec.Value.(*lexicon.ActorProfile); ok {
-		pv.Description = p.Description
-	}
+	pv.Description = rec.Description
 	return pv, nil
 }
 
@@ -135,61 +139,49 @@ func (v views) profileDetailed(did string) (profileDetailed, error) {
 	if err != nil {
 		return profileDetailed{}, err
 	}
-	out := profileDetailed{profileView: pv}
-	for _, c := range []struct {
-		kind index.CountKind
-		dst  *int64
-	}{{index.CountFollowers, &out.FollowersCount}, {index.CountFollows, &out.FollowsCount}, {index.CountPosts, &out.PostsCount}} {
-		if *c.dst, err = index.Count(v.r, did, c.kind); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
+	c, err := index.GetCounts(v.r, did)
+	return profileDetailed{profileView: pv, FollowersCount: c.Followers, FollowsCount: c.Follows, PostsCount: c.Posts}, err
 }
 
-// post returns the post view of uri, or errNotFound if the post is not
-// indexed or its author is hidden.
-func (v views) post(uri string) (postView, *lexicon.FeedPost, error) {
+// post returns the post view of uri and its stored record, or
+// errNotFound if the post is not indexed or its author is hidden. The
+// record's JSON was built when it was indexed: nothing is decoded here.
+func (v views) post(uri string) (postView, *index.Record, error) {
+	if b, ok := v.posts[uri]; ok {
+		return b.pv, b.rec, b.err
+	}
+	pv, rec, err := v.loadPost(uri)
+	if (err == nil || errors.Is(err, errNotFound)) && v.posts != nil {
+		v.posts[uri] = builtPost{pv, rec, err}
+	}
+	return pv, rec, err
+}
+
+func (v views) loadPost(uri string) (postView, *index.Record, error) {
+	did, coll, _ := splitAuthor(uri)
+	if coll != lexicon.NSIDFeedPost {
+		return postView{}, nil, errNotFound
+	}
 	rec, ok, err := index.GetRecord(v.r, uri)
 	if err != nil {
 		return postView{}, nil, err
 	}
-	p, isPost := rec.Value.(*lexicon.FeedPost)
-	if !ok || !isPost {
+	if !ok {
 		return postView{}, nil, errNotFound
 	}
-	did, _, _ := splitAuthor(uri)
 	author, err := v.basic(did)
 	if err != nil {
 		return postView{}, nil, err
 	}
-	raw, err := recordJSON(rec.Raw)
+	c, err := index.GetCounts(v.r, uri)
 	if err != nil {
 		return postView{}, nil, err
 	}
-	pv := postView{URI: uri, CID: rec.CID.String(), Author: author, Record: raw, IndexedAt: indexedAt(p.CreatedAt)}
-	for _, c := range []struct {
-		kind index.CountKind
-		dst  *int64
-	}{{index.CountReplies, &pv.ReplyCount}, {index.CountReposts, &pv.RepostCount}, {index.CountLikes, &pv.LikeCount}, {index.CountQuotes, &pv.QuoteCount}} {
-		if *c.dst, err = index.Count(v.r, uri, c.kind); err != nil {
-			return pv, p, err
-		}
-	}
-	return pv, p, nil
+	return postView{URI: uri, CID: rec.CID.String(), Author: author, Record: rec.JSON, IndexedAt: indexedAt(rec.CreatedAt),
+		ReplyCount: c.Replies, RepostCount: c.Reposts, LikeCount: c.Likes, QuoteCount: c.Quotes}, rec, nil
 }
 
-func recordJSON(raw []byte) (json.RawMessage, error) {
-	var generic any
-	if err := dagcbor.Unmarshal(raw, &generic); err != nil {
-		return nil, fmt.Errorf("stored record: %w", err)
-	}
-	j, err := dagcbor.ToJSON(generic)
-	if err != nil {
-		return nil, fmt.Errorf("stored record to JSON: %w", err)
-	}
-	return j, nil
-}
+func profileURI(did string) string { return "at://" + did + "/" + lexicon.NSIDActorProfile + "/self" }
 
 // indexedAt is the record's createdAt when it is a valid datetime.
 func indexedAt(createdAt string) string {

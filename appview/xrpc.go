@@ -136,7 +136,7 @@ func (v views) knownProfile(did string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, stored, err := index.GetRecord(v.r, "at://"+did+"/"+lexicon.NSIDActorProfile+"/self")
+	_, stored, err := index.GetRecord(v.r, profileURI(did))
 	if err != nil {
 		return nil, err
 	}

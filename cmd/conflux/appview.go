@@ -30,6 +30,7 @@ func runAppview(ctx context.Context, args []string, getenv env, stdout, stderr i
 	metricsListen := fs.String("metrics-listen", envOr(getenv, "CONFLUX_APPVIEW_METRICS_LISTEN", ":2601"), "Prometheus /metrics address; empty disables (CONFLUX_APPVIEW_METRICS_LISTEN)")
 	plcURL := fs.String("plc-url", envOr(getenv, "CONFLUX_PLC_URL", "https://plc.directory"), "PLC directory for signing keys (CONFLUX_PLC_URL)")
 	noVerify := fs.Bool("no-verify", envOr(getenv, "CONFLUX_APPVIEW_NO_VERIFY", "") == "true", "trust the relay: skip commit proof and signature checks (CONFLUX_APPVIEW_NO_VERIFY=true)")
+	workers := fs.Int("verify-workers", envInt(getenv, "CONFLUX_APPVIEW_VERIFY_WORKERS", 0), "goroutines verifying commits ahead of the ordered index writes, 0 = one per CPU (CONFLUX_APPVIEW_VERIFY_WORKERS)")
 	dev := fs.Bool("dev", envOr(getenv, "CONFLUX_DEV", "") == "true", "development: resolve did:web on localhost (CONFLUX_DEV=true)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,7 +55,7 @@ func runAppview(ctx context.Context, args []string, getenv env, stdout, stderr i
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s, err := appview.New(appview.Config{RelayURL: *relayURL, Dir: *dataDir, Listen: *listen, NoVerify: *noVerify,
-		Resolver: keys, Logger: slog.New(slog.NewTextHandler(stderr, nil)), Registry: reg})
+		VerifyWorkers: *workers, Resolver: keys, Logger: slog.New(slog.NewTextHandler(stderr, nil)), Registry: reg})
 	if err != nil {
 		return err
 	}

@@ -133,6 +133,12 @@ type Durable struct {
 	// NoSync commits without fsync: a crash may lose committed events
 	// (they are then delivered again). For tests and benchmarks.
 	NoSync bool
+	// OnCommit, if set, is called after each batch is committed, with the
+	// number of events in it and the last one: the moment their effects
+	// became readable in DB. It runs on Run's goroutine and must not block;
+	// it lets an observer (a latency probe, a status page) see visibility
+	// without polling.
+	OnCommit func(n int, last Event)
 }
 
 // withDefaults validates cfg and fills in the zero values.

@@ -83,6 +83,7 @@ type durableProc struct {
 	cp       *Checkpoint
 	maxBatch int
 	wo       *pebble.WriteOptions
+	onCommit func(n int, last Event)
 
 	batch   *pebble.Batch // nil when nothing is pending
 	pending int
@@ -94,7 +95,7 @@ func newDurableProc(c *Consumer, d *Durable) (*durableProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &durableProc{c: c, h: d.Handler, db: d.DB, cp: cp, maxBatch: d.MaxBatchEvents, wo: pebble.Sync}
+	p := &durableProc{c: c, h: d.Handler, db: d.DB, cp: cp, maxBatch: d.MaxBatchEvents, wo: pebble.Sync, onCommit: d.OnCommit}
 	if p.maxBatch == 0 {
 		p.maxBatch = DefaultMaxBatchEvents
 	}
@@ -144,6 +145,9 @@ func (p *durableProc) flush() error {
 	}
 	p.c.cfg.Metrics.commit(n, took)
 	p.c.advance(n, last)
+	if p.onCommit != nil {
+		p.onCommit(n, last)
+	}
 	return nil
 }
 

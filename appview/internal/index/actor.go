@@ -97,13 +97,23 @@ func ResolveHandle(r pebble.Reader, handle string) (string, bool, error) {
 	return string(v), ok, err
 }
 
-// ApplyAccount records an #account event: active clears the status, an
-// inactive account's status hides its content from every read.
-func (ix *Index) ApplyAccount(b *pebble.Batch, did string, active bool, status string) error {
+// StatusDeleted is the #account status of a deleted account, whose
+// records are purged rather than hidden.
+const StatusDeleted = "deleted"
+
+// ApplyAccount records an #account event. An active account is shown; any
+// other status hides the account's content from every read and takes its
+// records out of every count (they count again when it is active again).
+// A deleted account is also purged: its records and all their effects are
+// removed, and its repository is marked desynchronised, so that if it ever
+// comes back its records are fetched again. restored reports that a
+// purged account became active (the caller resyncs it).
+func (ix *Index) ApplyAccount(b *pebble.Batch, did string, active bool, status string) (restored bool, err error) {
 	a, err := GetActor(b, did)
 	if err != nil {
-		return err
+		return false, err
 	}
+	was := a
 	switch {
 	case active:
 		a.Status = ""
@@ -114,5 +124,113 @@ func (ix *Index) ApplyAccount(b *pebble.Batch, did string, active bool, status s
 	default:
 		a.Status = status
 	}
-	return putActor(b, a)
+	if was.Hidden() != a.Hidden() {
+		delta := int64(1)
+		if a.Hidden() {
+			delta = -1
+		}
+		if err := ix.recount(b, did, delta); err != nil {
+			return false, err
+		}
+	}
+	if err := putActor(b, a); err != nil {
+		return false, err
+	}
+	if a.Status == StatusDeleted {
+		return false, ix.purge(b, a)
+	}
+	return was.Status == StatusDeleted && !a.Hidden(), nil
+}
+
+// recount adds (delta +1) or removes (-1) the count contributions that
+// depend on did's visibility: those of did's own records, and the follows
+// of did by other visible accounts (they count toward their authors'
+// follows only while did is visible).
+func (ix *Index) recount(b *pebble.Batch, did string, delta int64) error {
+	recs, err := recordsOf(b, did)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		_, coll, _, _ := splitURI(r.URI)
+		if err := ix.counts(b, did, coll, r, delta); err != nil {
+			return err
+		}
+	}
+	followers, err := edgeList(b, pFollower, did)
+	if err != nil {
+		return err
+	}
+	for _, u := range followers {
+		x, _, _, ok := splitURI(u)
+		if !ok || x == did {
+			continue // a self-follow is one of did's own records
+		}
+		fa, err := GetActor(b, x)
+		if err != nil {
+			return err
+		}
+		if !fa.Hidden() {
+			if err := addCount(b, countKey(x, CountFollows), delta); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// purge removes every record of a (hidden) account and their effects.
+func (ix *Index) purge(b *pebble.Batch, a Actor) error {
+	recs, err := recordsOf(b, a.DID)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := ix.effects(b, a, r, -1); err != nil {
+			return err
+		}
+		if err := b.Delete(key(pRecord, r.URI), nil); err != nil {
+			return fmt.Errorf("purge record %s: %w", r.URI, err)
+		}
+	}
+	st, seen, err := GetRepoState(b, a.DID)
+	if err != nil || !seen {
+		return err
+	}
+	st.Desynced = true
+	return PutRepoState(b, a.DID, st)
+}
+
+// recordsOf returns every stored record of did.
+func recordsOf(r pebble.Reader, did string) ([]*Record, error) {
+	prefix := key(pRecord, "at://"+did+"/")
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("list records of %s: %w", did, err)
+	}
+	defer it.Close()
+	var out []*Record
+	for ok := it.First(); ok; ok = it.Next() {
+		rec, err := decodeRecord(string(it.Key()[1:]), it.Value())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, it.Error()
+}
+
+// edgeList returns every record URI of one per-subject list.
+func edgeList(r pebble.Reader, prefixByte byte, subject string) ([]string, error) {
+	prefix := append(key(prefixByte, subject), 0)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, fmt.Errorf("list edges of %s: %w", subject, err)
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Key()[len(prefix):]))
+	}
+	return out, it.Error()
 }

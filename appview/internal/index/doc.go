@@ -20,6 +20,24 @@
 // together. Reads during indexing go through the batch's iterator, which
 // sees earlier writes of the same batch merged with the DB.
 //
+// # Visibility
+//
+// Lists (edges) follow the records; counts follow only the records of
+// visible (active) accounts, and a follow counts toward its author's
+// follows only while its subject is visible. ApplyAccount moves the
+// affected counts when an account is hidden or shown again, and purges a
+// deleted account's records. So every count is a function of the stored
+// records and the accounts' statuses, whatever order the events came in.
+//
+// # Stored records
+//
+// A record is validated once, by Prepare (lexicon.DecodeRecord), which
+// keeps what the index and the views need (record.go) — a post's JSON, its
+// reply and quote targets, media flags; a like's subject; a profile's
+// names — so neither reads nor later updates and deletes decode CBOR.
+// Prepare is pure, so the AppView runs it on many goroutines. The layout
+// has a version (CheckFormat).
+//
 // # Bad records
 //
 // A record that does not decode or validate (lexicon.DecodeRecord), or whose

@@ -9,55 +9,76 @@ import (
 	"github.com/conflux-atproto/conflux/lexicon"
 )
 
-// effects adds (delta +1) or removes (delta -1) every derived key and count
-// of the record rec stored at uri.
-func (ix *Index) effects(b *pebble.Batch, uri string, rec any, delta int64) error {
-	did, _, rkey, ok := splitURI(uri)
+// effects adds (delta +1) or removes (delta -1) every derived key and
+// count of the record rec, whose author is author. Edges (lists) always
+// follow the records; counts follow only the records of visible authors,
+// so that a count equals what the lists show once hidden authors are
+// filtered out (see counts).
+func (ix *Index) effects(b *pebble.Batch, author Actor, rec *Record, delta int64) error {
+	did, coll, rkey, ok := splitURI(rec.URI)
 	if !ok {
 		return nil
 	}
 	var e edits
-	switch r := rec.(type) {
-	case *lexicon.FeedPost:
+	switch coll {
+	case lexicon.NSIDFeedPost:
 		e.edge(key(pFeed, did, rkey, lexicon.NSIDFeedPost))
-		e.count(did, CountPosts)
-		if r.Reply != nil {
-			e.edge(key(pReply, r.Reply.Parent.URI, uri))
-			e.count(r.Reply.Parent.URI, CountReplies)
+		if rec.Reply != nil {
+			e.edge(key(pReply, rec.Reply.Parent, rec.URI))
 		}
-		if q := QuotedURI(r); q != "" {
-			e.edge(key(pQuote, q, uri))
-			e.count(q, CountQuotes)
+		if rec.Quote != "" {
+			e.edge(key(pQuote, rec.Quote, rec.URI))
 		}
-	case *lexicon.FeedLike:
-		e.edge(key(pLike, r.Subject.URI, uri))
-		e.count(r.Subject.URI, CountLikes)
-	case *lexicon.FeedRepost:
+	case lexicon.NSIDFeedLike:
+		e.edge(key(pLike, rec.Subject, rec.URI))
+	case lexicon.NSIDFeedRepost:
 		e.edge(key(pFeed, did, rkey, lexicon.NSIDFeedRepost))
-		e.edge(key(pRepost, r.Subject.URI, uri))
-		e.count(r.Subject.URI, CountReposts)
-	case *lexicon.GraphFollow:
-		e.edge(key(pFollower, r.Subject, uri))
-		e.edgeValue(key(pFollowing, did, rkey), r.Subject)
-		e.count(r.Subject, CountFollowers)
-		e.count(did, CountFollows)
+		e.edge(key(pRepost, rec.Subject, rec.URI))
+	case lexicon.NSIDGraphFollow:
+		e.edge(key(pFollower, rec.Subject, rec.URI))
+		e.edgeValue(key(pFollowing, did, rkey), rec.Subject)
 	}
-	return e.apply(b, delta)
+	if err := e.apply(b, delta); err != nil {
+		return err
+	}
+	if author.Hidden() {
+		return nil
+	}
+	return ix.counts(b, did, coll, rec, delta)
 }
 
-// QuotedURI returns the URI a post quotes (embed record or recordWithMedia),
-// or "".
-func QuotedURI(p *lexicon.FeedPost) string {
-	if p.Embed == nil {
-		return ""
+// counts adds or removes the count contributions of a record by a visible
+// author did. A follow counts toward its author's follows only while its
+// subject is visible too (getFollows does not list hidden accounts); a
+// self-follow counts with its author.
+func (ix *Index) counts(b *pebble.Batch, did, coll string, rec *Record, delta int64) error {
+	var e edits
+	switch coll {
+	case lexicon.NSIDFeedPost:
+		e.count(did, CountPosts)
+		if rec.Reply != nil {
+			e.count(rec.Reply.Parent, CountReplies)
+		}
+		e.count(rec.Quote, CountQuotes)
+	case lexicon.NSIDFeedLike:
+		e.count(rec.Subject, CountLikes)
+	case lexicon.NSIDFeedRepost:
+		e.count(rec.Subject, CountReposts)
+	case lexicon.NSIDGraphFollow:
+		e.count(rec.Subject, CountFollowers)
+		visible := rec.Subject == did
+		if !visible {
+			s, err := GetActor(b, rec.Subject)
+			if err != nil {
+				return err
+			}
+			visible = !s.Hidden()
+		}
+		if visible {
+			e.count(did, CountFollows)
+		}
 	}
-	switch {
-	case p.Embed.Record != nil:
-		return p.Embed.Record.Record.URI
-	case p.Embed.RecordWithMedia != nil:
-		return p.Embed.RecordWithMedia.Record.Record.URI
-	}
-	return ""
+	return e.apply(b, delta)
 }
 
 type edge struct {

@@ -2,6 +2,7 @@ package index
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,12 +39,17 @@ const (
 )
 
 // Op is one record operation of a commit. Record holds the DAG-CBOR block
-// for creates and updates (nil if the commit did not carry it).
+// for creates and updates (nil if the commit did not carry it). Prepared,
+// if set, says the block was already run through Prepare (Stored is its
+// result, or Skip why it is skipped), so applying does not decode it again.
 type Op struct {
-	Action Action
-	Path   string // collection/rkey
-	CID    cid.CID
-	Record []byte
+	Action   Action
+	Path     string // collection/rkey
+	CID      cid.CID
+	Record   []byte
+	Prepared bool
+	Stored   *Record
+	Skip     SkipReason
 }
 
 // Indexed collections.
@@ -99,17 +105,28 @@ func (ix *Index) skip(r SkipReason) {
 
 // ApplyCommit applies one commit's ops of repository did into b, which
 // must be an indexed batch of ix's DB. Only Pebble errors are returned; bad
-// ops are skipped and counted.
+// ops are skipped and counted. The author's visibility is read once: it
+// decides whether the ops' effects count (see effects).
 func (ix *Index) ApplyCommit(b *pebble.Batch, did string, ops []Op) error {
+	author, err := GetActor(b, did)
+	if err != nil {
+		return err
+	}
+	return ix.ApplyCommitBy(b, author, ops)
+}
+
+// ApplyCommitBy is ApplyCommit for a caller that has already read the
+// author's state through b.
+func (ix *Index) ApplyCommitBy(b *pebble.Batch, author Actor, ops []Op) error {
 	for _, op := range ops {
-		if err := ix.applyOp(b, did, op); err != nil {
+		if err := ix.applyOp(b, author, op); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (ix *Index) applyOp(b *pebble.Batch, did string, op Op) error {
+func (ix *Index) applyOp(b *pebble.Batch, author Actor, op Op) error {
 	coll, rkey, ok := strings.Cut(op.Path, "/")
 	if !ok || coll == "" || rkey == "" || strings.Contains(rkey, "/") || strings.IndexByte(op.Path, 0) >= 0 {
 		ix.skip(SkipBadPath)
@@ -119,57 +136,52 @@ func (ix *Index) applyOp(b *pebble.Batch, did string, op Op) error {
 		ix.skip(SkipUnknownCollection)
 		return nil
 	}
-	uri := "at://" + did + "/" + op.Path
+	uri := "at://" + author.DID + "/" + op.Path
 	switch op.Action {
 	case Delete:
-		return ix.removeRecord(b, uri)
+		return ix.removeRecord(b, author, uri)
 	case Create, Update:
 	default:
 		ix.skip(SkipBadAction)
 		return nil
 	}
-	old, oldCID, found, err := getRecord(b, uri)
+	old, found, err := getRecord(b, uri)
 	if err != nil {
 		return err
 	}
-	if found && oldCID == op.CID {
+	if found && old.CID == op.CID {
 		return nil // redelivery: nothing changes
 	}
-	var rec any
-	var reason SkipReason
-	switch {
-	case op.Record == nil:
-		reason = SkipMissingBlock
-	default:
-		rec, err = lexicon.DecodeRecord(coll, op.Record)
-		if err != nil {
-			reason = SkipInvalidRecord
-		}
+	rec, reason := op.Stored, op.Skip
+	if !op.Prepared {
+		rec, reason = Prepare(coll, op.Record)
 	}
 	if found {
-		if err := ix.effects(b, uri, old, -1); err != nil {
+		if err := ix.effects(b, author, old, -1); err != nil {
 			return err
 		}
 		if err := b.Delete(key(pRecord, uri), nil); err != nil {
 			return fmt.Errorf("delete record %s: %w", uri, err)
 		}
 	}
-	if reason != "" {
-		ix.skip(reason)
+	if reason != "" || rec == nil {
+		ix.skip(cmp.Or(reason, SkipInvalidRecord))
 		return nil
 	}
-	if err := b.Set(key(pRecord, uri), encodeRecord(op.CID, op.Record), nil); err != nil {
+	stored := *rec
+	stored.URI, stored.CID = uri, op.CID
+	if err := b.Set(key(pRecord, uri), encodeRecord(op.CID, &stored), nil); err != nil {
 		return fmt.Errorf("store record %s: %w", uri, err)
 	}
-	return ix.effects(b, uri, rec, +1)
+	return ix.effects(b, author, &stored, +1)
 }
 
-func (ix *Index) removeRecord(b *pebble.Batch, uri string) error {
-	old, _, found, err := getRecord(b, uri)
+func (ix *Index) removeRecord(b *pebble.Batch, author Actor, uri string) error {
+	old, found, err := getRecord(b, uri)
 	if err != nil || !found {
 		return err
 	}
-	if err := ix.effects(b, uri, old, -1); err != nil {
+	if err := ix.effects(b, author, old, -1); err != nil {
 		return err
 	}
 	if err := b.Delete(key(pRecord, uri), nil); err != nil {
@@ -178,67 +190,32 @@ func (ix *Index) removeRecord(b *pebble.Batch, uri string) error {
 	return nil
 }
 
-func encodeRecord(c cid.CID, data []byte) []byte {
-	cb := c.Bytes()
-	v := make([]byte, 0, 1+len(cb)+len(data))
-	v = append(v, byte(len(cb)))
-	v = append(v, cb...)
-	return append(v, data...)
-}
-
-func decodeRecordValue(v []byte) (cid.CID, []byte, error) {
-	if len(v) < 1 || len(v) < 1+int(v[0]) {
-		return cid.CID{}, nil, ErrCorrupt
-	}
-	c, err := cid.Parse(v[1 : 1+int(v[0])])
-	if err != nil {
-		return cid.CID{}, nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	return c, v[1+int(v[0]):], nil
-}
-
-// getRecord reads and decodes the stored record at uri through r.
-func getRecord(r pebble.Reader, uri string) (any, cid.CID, bool, error) {
+// getRecord reads the stored record at uri through r.
+func getRecord(r pebble.Reader, uri string) (*Record, bool, error) {
 	v, ok, err := get(r, key(pRecord, uri))
 	if err != nil || !ok {
-		return nil, cid.CID{}, false, err
+		return nil, false, err
 	}
-	c, data, err := decodeRecordValue(v)
+	rec, err := decodeRecord(uri, v)
 	if err != nil {
-		return nil, cid.CID{}, false, fmt.Errorf("record %s: %w", uri, err)
+		return nil, false, err
 	}
-	coll := collectionOf(uri)
-	rec, err := lexicon.DecodeRecord(coll, data)
-	if err != nil {
-		return nil, cid.CID{}, false, fmt.Errorf("%w: stored record %s: %v", ErrCorrupt, uri, err)
-	}
-	return rec, c, true, nil
+	return rec, true, nil
 }
 
-// get reads one key through r, copying the value. For an indexed batch it
-// goes through an iterator so that it sees the DB under the batch too.
+// get reads one key through r, copying the value. Get on an indexed
+// batch reads through the batch to the DB under it (TestBatchGetReadsThrough
+// pins that), and a point lookup is far cheaper than an iterator.
 func get(r pebble.Reader, k []byte) ([]byte, bool, error) {
-	if _, isBatch := r.(*pebble.Batch); !isBatch {
-		// A DB or snapshot Get is a point lookup, far cheaper than an iterator.
-		v, closer, err := r.Get(k)
-		if errors.Is(err, pebble.ErrNotFound) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, fmt.Errorf("index get: %w", err)
-		}
-		defer closer.Close()
-		return bytes.Clone(v), true, nil
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
 	}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: k, UpperBound: append(append([]byte(nil), k...), 0)})
 	if err != nil {
 		return nil, false, fmt.Errorf("index get: %w", err)
 	}
-	defer it.Close()
-	if !it.First() || !bytes.Equal(it.Key(), k) {
-		return nil, false, it.Error()
-	}
-	return bytes.Clone(it.Value()), true, nil
+	defer closer.Close()
+	return bytes.Clone(v), true, nil
 }
 
 // collectionOf returns the collection of an at://did/coll/rkey URI.

@@ -188,7 +188,8 @@ func TestActorState(t *testing.T) {
 		}
 	}
 	must(ix.ApplyIdentity(b, "did:plc:a", "a.test"))
-	must(ix.ApplyAccount(b, "did:plc:a", false, "takendown"))
+	_, err := ix.ApplyAccount(b, "did:plc:a", false, "takendown")
+	must(err)
 	must(b.Commit(pebble.NoSync))
 	a, err := GetActor(ix.DB(), "did:plc:a")
 	must(err)
@@ -197,7 +198,8 @@ func TestActorState(t *testing.T) {
 	}
 	b = ix.DB().NewIndexedBatch()
 	must(ix.ApplyIdentity(b, "did:plc:a", "b.test"))
-	must(ix.ApplyAccount(b, "did:plc:a", true, ""))
+	_, err = ix.ApplyAccount(b, "did:plc:a", true, "")
+	must(err)
 	must(b.Commit(pebble.NoSync))
 	if a, _ = GetActor(ix.DB(), "did:plc:a"); a.Handle != "b.test" || a.Hidden() {
 		t.Fatalf("actor = %+v", a)
@@ -210,6 +212,29 @@ func TestActorState(t *testing.T) {
 type commit struct {
 	did string
 	ops []Op
+	// account, if set, makes this an #account event instead.
+	account *accountEvent
+}
+
+type accountEvent struct {
+	active bool
+	status string
+}
+
+// applyEvent applies one stream entry in its own batch.
+func applyEvent(t testing.TB, ix *Index, c commit) {
+	t.Helper()
+	if c.account == nil {
+		apply(t, ix, c.did, c.ops...)
+		return
+	}
+	b := ix.DB().NewIndexedBatch()
+	if _, err := ix.ApplyAccount(b, c.did, c.account.active, c.account.status); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func randomStream(t testing.TB, seed uint64, n int) []commit {
@@ -264,7 +289,13 @@ func randomStream(t testing.TB, seed uint64, n int) []commit {
 				posts[j].c = op.CID
 			}
 		}
-		commits = append(commits, commit{did, []Op{op}})
+		commits = append(commits, commit{did: did, ops: []Op{op}})
+		if rng.IntN(60) == 0 {
+			// An account changes status: hidden, shown again, or deleted
+			// (purged) and later restored.
+			ev := []accountEvent{{false, "takendown"}, {false, "deactivated"}, {true, ""}, {true, ""}, {false, StatusDeleted}}[rng.IntN(5)]
+			commits = append(commits, commit{did: dids[rng.IntN(len(dids))], account: &ev})
+		}
 	}
 	return commits
 }
@@ -278,19 +309,19 @@ func TestReplayIsByteIdentical(t *testing.T) {
 	stream := randomStream(t, 7, 3000)
 	clean := openMem(t)
 	for _, c := range stream {
-		apply(t, clean, c.did, c.ops...)
+		applyEvent(t, clean, c)
 	}
 	replayed := openMem(t)
 	rng := rand.New(rand.NewPCG(9, 9))
 	for i := 0; i < len(stream); {
 		j := min(len(stream), i+1+rng.IntN(200))
 		for _, c := range stream[i:j] {
-			apply(t, replayed, c.did, c.ops...)
+			applyEvent(t, replayed, c)
 		}
 		// "Crash": the cursor stayed at some earlier point; replay from there.
 		back := max(0, i-rng.IntN(300))
 		for _, c := range stream[back:j] {
-			apply(t, replayed, c.did, c.ops...)
+			applyEvent(t, replayed, c)
 		}
 		i = j
 	}
@@ -300,11 +331,25 @@ func TestReplayIsByteIdentical(t *testing.T) {
 	checkCountsAgainstRecords(t, clean)
 }
 
-// checkCountsAgainstRecords recomputes every count from the 'r' records.
+// checkCountsAgainstRecords recomputes every count from the 'r' records
+// and the actors' visibility: only visible authors' records count, and a
+// follow counts toward its author's follows only while its subject is
+// visible (or is the author).
 func checkCountsAgainstRecords(t *testing.T, ix *Index) {
 	t.Helper()
 	want := map[string]int64{}
-	add := func(subject string, k CountKind) { want[string(countKey(subject, k))]++ }
+	add := func(subject string, k CountKind) {
+		if subject != "" {
+			want[string(countKey(subject, k))]++
+		}
+	}
+	visible := func(did string) bool {
+		a, err := GetActor(ix.DB(), did)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !a.Hidden()
+	}
 	it, err := ix.DB().NewIter(&pebble.IterOptions{LowerBound: []byte{pRecord}, UpperBound: []byte{pRecord + 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -316,23 +361,26 @@ func checkCountsAgainstRecords(t *testing.T, ix *Index) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		did, _, _, _ := splitURI(uri)
-		switch v := r.Value.(type) {
-		case *lexicon.FeedPost:
+		did, coll, _, _ := splitURI(uri)
+		if !visible(did) {
+			continue
+		}
+		switch coll {
+		case lexicon.NSIDFeedPost:
 			add(did, CountPosts)
-			if v.Reply != nil {
-				add(v.Reply.Parent.URI, CountReplies)
+			if r.Reply != nil {
+				add(r.Reply.Parent, CountReplies)
 			}
-			if q := QuotedURI(v); q != "" {
-				add(q, CountQuotes)
+			add(r.Quote, CountQuotes)
+		case lexicon.NSIDFeedLike:
+			add(r.Subject, CountLikes)
+		case lexicon.NSIDFeedRepost:
+			add(r.Subject, CountReposts)
+		case lexicon.NSIDGraphFollow:
+			add(r.Subject, CountFollowers)
+			if r.Subject == did || visible(r.Subject) {
+				add(did, CountFollows)
 			}
-		case *lexicon.FeedLike:
-			add(v.Subject.URI, CountLikes)
-		case *lexicon.FeedRepost:
-			add(v.Subject.URI, CountReposts)
-		case *lexicon.GraphFollow:
-			add(v.Subject, CountFollowers)
-			add(did, CountFollows)
 		}
 	}
 	got := map[string]int64{}
@@ -347,6 +395,129 @@ func checkCountsAgainstRecords(t *testing.T, ix *Index) {
 	for k, n := range want {
 		if got[k] != n {
 			t.Errorf("count %q = %d, want %d", k, got[k], n)
+		}
+	}
+}
+
+// TestHiddenAccountCounts: a hidden account's likes, reposts, replies,
+// quotes and follows stop counting, and count again when it is active; a
+// deleted account is purged and stays out after restoring until its
+// records come back.
+func TestHiddenAccountCounts(t *testing.T) {
+	t.Parallel()
+	ix := openMem(t)
+	alice, bob := "did:plc:alice", "did:plc:bob"
+	rootOp := createOp(t, "app.bsky.feed.post/3aaaaaaaaaaa2", post("hello"))
+	rootURI := "at://" + alice + "/app.bsky.feed.post/3aaaaaaaaaaa2"
+	apply(t, ix, alice, rootOp, createOp(t, "app.bsky.graph.follow/3aaaaaaaaaaz2",
+		map[string]any{"$type": lexicon.NSIDGraphFollow, "subject": bob, "createdAt": ts}))
+	reply := post("reply")
+	reply["reply"] = map[string]any{"root": ref(rootURI, rootOp.CID), "parent": ref(rootURI, rootOp.CID)}
+	quote := post("quote")
+	quote["embed"] = map[string]any{"$type": lexicon.NSIDEmbedRecord, "record": ref(rootURI, rootOp.CID)}
+	apply(t, ix, bob,
+		createOp(t, "app.bsky.feed.post/3aaaaaaaaaab2", reply),
+		createOp(t, "app.bsky.feed.post/3aaaaaaaaaac2", quote),
+		createOp(t, "app.bsky.feed.like/3aaaaaaaaaad2", map[string]any{"$type": lexicon.NSIDFeedLike, "subject": ref(rootURI, rootOp.CID), "createdAt": ts}),
+		createOp(t, "app.bsky.feed.repost/3aaaaaaaaaae2", map[string]any{"$type": lexicon.NSIDFeedRepost, "subject": ref(rootURI, rootOp.CID), "createdAt": ts}),
+		createOp(t, "app.bsky.graph.follow/3aaaaaaaaaaf2", map[string]any{"$type": lexicon.NSIDGraphFollow, "subject": alice, "createdAt": ts}))
+	shown := dump(t, ix.DB())
+	check := func(state string, n int64) {
+		t.Helper()
+		for _, k := range []CountKind{CountLikes, CountReposts, CountReplies, CountQuotes} {
+			if got := count(t, ix, rootURI, k); got != n {
+				t.Errorf("%s: post count %c = %d, want %d", state, k, got, n)
+			}
+		}
+		if got := count(t, ix, alice, CountFollowers); got != n {
+			t.Errorf("%s: alice followers = %d, want %d", state, got, n)
+		}
+		if got := count(t, ix, alice, CountFollows); got != n {
+			t.Errorf("%s: alice follows (of bob) = %d, want %d", state, got, n)
+		}
+		checkCountsAgainstRecords(t, ix)
+	}
+	account := func(active bool, status string) bool {
+		t.Helper()
+		b := ix.DB().NewIndexedBatch()
+		restored, err := ix.ApplyAccount(b, bob, active, status)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+		return restored
+	}
+	check("active", 1)
+	for _, status := range []string{"takendown", "deactivated", "suspended"} {
+		account(false, status)
+		check(status, 0)
+		account(false, status) // redelivered
+		check(status, 0)
+		if account(true, "") {
+			t.Errorf("reactivating a %s account reports a restore", status)
+		}
+		check("reactivated", 1)
+		if got := dump(t, ix.DB()); !bytes.Equal(got, shown) {
+			t.Fatalf("hide and show after %s changed the index:\n%s\n---\n%s", status, got, shown)
+		}
+	}
+
+	account(false, StatusDeleted)
+	check("deleted", 0)
+	if ids, err := RecordCIDs(ix.DB(), bob); err != nil || len(ids) != 0 {
+		t.Fatalf("deleted account still has records %v (%v)", ids, err)
+	}
+	for _, k := range []EdgeKind{EdgeLikes, EdgeReposts, EdgeReplies, EdgeQuotes} {
+		if l, _, _ := Edges(ix.DB(), k, rootURI, "", 10); len(l) != 0 {
+			t.Errorf("edge list %c still holds %v after purge", k, l)
+		}
+	}
+	if !account(true, "") {
+		t.Error("reactivating a deleted account does not report a restore")
+	}
+	// Restored but not yet refetched: alice's follow of bob counts again,
+	// bob's purged records do not.
+	if got := count(t, ix, alice, CountFollows); got != 1 {
+		t.Errorf("alice follows after restore = %d, want 1", got)
+	}
+	if got := count(t, ix, rootURI, CountLikes); got != 0 {
+		t.Errorf("likes after restore = %d, want 0", got)
+	}
+	checkCountsAgainstRecords(t, ix)
+}
+
+// TestBatchGetReadsThrough pins the Pebble behaviour get relies on: Get on
+// an indexed batch sees the DB's value, the batch's own overwrite, and the
+// batch's delete.
+func TestBatchGetReadsThrough(t *testing.T) {
+	t.Parallel()
+	ix := openMem(t)
+	db := ix.DB()
+	for _, k := range []string{"a", "b", "c"} {
+		if err := db.Set([]byte(k), []byte("db"), pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := db.NewIndexedBatch()
+	defer b.Close()
+	if err := b.Set([]byte("b"), []byte("batch"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete([]byte("c"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set([]byte("d"), []byte("new"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"a": "db", "b": "batch", "c": "", "d": "new", "e": ""} {
+		v, ok, err := get(b, []byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(v) != want || ok != (want != "") {
+			t.Errorf("get %s = %q, %v; want %q", k, v, ok, want)
 		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 // a 0x00 separator keeps prefixes unambiguous and byte order groups each
 // subject's entries together. Integers are big-endian.
 //
-//	'r' uri                         -> len(cid) cid record-CBOR   the current version of every indexed record
+//	'm' "format"                    -> format version byte        written once; see CheckFormat
+//	'r' uri                         -> len(cid) cid body          the current version of every indexed record, pre-built (record.go)
 //	'c' subject 0x00 kind           -> int64                      an aggregate count; absent means 0
 //	'a' did                         -> actor state (encodeActor: status length, status, handle)
 //	'v' did                         -> repo state: desynced flag, len(rev), rev, MST root CID
@@ -22,11 +23,13 @@ import (
 //	'F' subjectDID 0x00 followURI   -> empty                      followers of an actor
 //	'G' did 0x00 rkey               -> subject DID                accounts an actor follows
 //
-// Everything but 'a' is a pure function of the set of records stored under
-// 'r', so applying a record twice (same CID) is a no-op, an update is
-// "remove the old effects, add the new", and a delete removes exactly the
-// effects the stored version had.
+// The lists are a pure function of the set of records stored under 'r',
+// and the counts of those records and the accounts' statuses under 'a'
+// (only visible authors count), so applying a record twice (same CID) is a
+// no-op, an update is "remove the old effects, add the new", and a delete
+// removes exactly the effects the stored version had.
 const (
+	pMeta      byte = 'm'
 	pRecord    byte = 'r'
 	pCount     byte = 'c'
 	pActor     byte = 'a'

@@ -5,40 +5,57 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
-
-	"github.com/conflux-atproto/conflux/lexicon"
-	"github.com/conflux-atproto/conflux/repo/cid"
 )
 
-// Record is a stored record version.
-type Record struct {
-	URI   string
-	CID   cid.CID
-	Value any    // *lexicon.FeedPost, *lexicon.FeedLike, ...
-	Raw   []byte // DAG-CBOR
+// GetRecord returns the record stored at uri.
+func GetRecord(r pebble.Reader, uri string) (*Record, bool, error) {
+	return getRecord(r, uri)
 }
 
-// GetRecord returns the record stored at uri.
-func GetRecord(r pebble.Reader, uri string) (Record, bool, error) {
-	v, ok, err := get(r, key(pRecord, uri))
-	if err != nil || !ok {
-		return Record{}, false, err
-	}
-	c, raw, err := decodeRecordValue(v)
-	if err != nil {
-		return Record{}, false, err
-	}
-	rec, err := lexicon.DecodeRecord(collectionOf(uri), raw)
-	if err != nil {
-		return Record{}, false, fmt.Errorf("%w: stored record %s: %v", ErrCorrupt, uri, err)
-	}
-	return Record{URI: uri, CID: c, Value: rec, Raw: raw}, true, nil
+// Counts are the aggregate counts of one subject (a post URI or an actor
+// DID); the kinds that do not apply to it are 0.
+type Counts struct {
+	Likes, Reposts, Replies, Quotes int64
+	Followers, Follows, Posts       int64
 }
 
 // Count returns an aggregate count of subject (a post URI or an actor DID).
 func Count(r pebble.Reader, subject string, kind CountKind) (int64, error) {
 	v, _, err := get(r, countKey(subject, kind))
 	return decodeInt(v), err
+}
+
+// GetCounts returns all counts of subject with one scan: its count keys
+// are adjacent (the kind is the last byte).
+func GetCounts(r pebble.Reader, subject string) (Counts, error) {
+	var c Counts
+	prefix := append(key(pCount, subject), 0)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return c, fmt.Errorf("counts of %s: %w", subject, err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		n := decodeInt(it.Value())
+		switch CountKind(k[len(k)-1]) {
+		case CountLikes:
+			c.Likes = n
+		case CountReposts:
+			c.Reposts = n
+		case CountReplies:
+			c.Replies = n
+		case CountQuotes:
+			c.Quotes = n
+		case CountFollowers:
+			c.Followers = n
+		case CountFollows:
+			c.Follows = n
+		case CountPosts:
+			c.Posts = n
+		}
+	}
+	return c, it.Error()
 }
 
 // EdgeKind selects one of the per-subject lists.

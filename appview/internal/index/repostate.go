@@ -68,9 +68,13 @@ func RecordCIDs(r pebble.Reader, did string) (map[string]cid.CID, error) {
 	defer it.Close()
 	out := map[string]cid.CID{}
 	for ok := it.First(); ok; ok = it.Next() {
-		c, _, err := decodeRecordValue(it.Value())
+		v := it.Value()
+		if len(v) < 1 || len(v) < 1+int(v[0]) {
+			return nil, fmt.Errorf("%w: record %s", ErrCorrupt, it.Key()[1:])
+		}
+		c, err := cid.Parse(v[1 : 1+int(v[0])])
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: record %s: %v", ErrCorrupt, it.Key()[1:], err)
 		}
 		out[string(it.Key()[len(prefix):])] = c
 	}
