@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"runtime"
 	"slices"
@@ -84,6 +85,7 @@ func newIngestFixture(b *testing.B, hosts, accounts, commits int) *ingestFixture
 			fx.hosts[h].mu.Lock()
 			fx.hosts[h].frames = frames
 			fx.hosts[h].mu.Unlock()
+			fx.hosts[h].prebuild()
 		}()
 	}
 	wg.Wait()
@@ -103,11 +105,45 @@ func docIdentity(b testing.TB, tr *testRepo, pds string) *identity.Identity {
 	return id
 }
 
+// arm prebuilds every host's stream and holds it at the gate.
+func (fx *ingestFixture) arm() {
+	for _, h := range fx.hosts {
+		h.prebuild()
+	}
+}
+
+// connect subscribes r to every host and waits until each has connected,
+// so that the measured window is sustained ingest, not connection set-up.
+func (fx *ingestFixture) connect(b *testing.B, r *Relay) {
+	b.Helper()
+	for _, h := range fx.hosts {
+		if err := r.AddHost(context.Background(), "ws://"+h.hostname(), HostOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFor(b, "hosts connected", func() bool {
+		for _, h := range fx.hosts {
+			if !h.ready() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// release lets every host stream.
+func (fx *ingestFixture) release() {
+	for _, h := range fx.hosts {
+		h.start()
+	}
+}
+
 // signatureBound measures signature verifications per second with every
 // core verifying at once (cores x verifications/s, as the cores deliver them
 // together), over commits of 1,000 distinct accounts as real traffic has:
-// no verifying relay can beat it.
-func signatureBound(b *testing.B, fx *ingestFixture) float64 {
+// no verifying relay can beat it. perCPU is the same per CPU second used,
+// which other processes on the machine disturb much less.
+func signatureBound(b *testing.B, fx *ingestFixture) (bound, perCPU float64) {
 	type job struct {
 		c   *repo.Commit
 		pub crypto.PublicKey
@@ -127,7 +163,7 @@ func signatureBound(b *testing.B, fx *ingestFixture) float64 {
 	const n = 2000
 	procs := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, c0 := time.Now(), cpuTime()
 	for p := range procs {
 		wg.Add(1)
 		go func() {
@@ -141,7 +177,7 @@ func signatureBound(b *testing.B, fx *ingestFixture) float64 {
 		}()
 	}
 	wg.Wait()
-	return float64(n*procs) / time.Since(start).Seconds()
+	return float64(n*procs) / time.Since(start).Seconds(), float64(n*procs) / (cpuTime() - c0).Seconds()
 }
 
 func cpuTime() time.Duration {
@@ -152,19 +188,21 @@ func cpuTime() time.Duration {
 
 // BenchmarkIngest: 10 hosts x 1,000 accounts, 5 commits each, fully
 // verified (CAR, hashes, signature, inversion) and sequenced; reported
-// against the signature-verification bound measured in the same run.
+// against the signature-verification bound measured in the same run, just
+// before and just after the ingest (their mean: on a shared machine the
+// CPU on offer drifts). The window starts once every host is connected and
+// ends when the last event is durable in the log. The hosts, in the same
+// process, send prebuilt frames in big writes.
 func BenchmarkIngest(b *testing.B) {
 	fx := newIngestFixture(b, 10, 1000, 5)
-	bound := signatureBound(b, fx)
-	var events, secs, cpu float64
+	var events, secs, cpu, bound, perCPU float64
 	for b.Loop() {
+		before, beforeCPU := signatureBound(b, fx)
+		fx.arm()
 		r := startRelay(b, Config{Identities: fx.ids, DefaultAccountLimit: 1 << 20, HostWorkers: 32})
+		fx.connect(b, r)
 		c0, t0 := cpuTime(), time.Now()
-		for _, h := range fx.hosts {
-			if err := r.AddHost(context.Background(), "ws://"+h.hostname(), HostOptions{}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		fx.release()
 		for r.Head() < int64(fx.total) {
 			time.Sleep(time.Millisecond)
 		}
@@ -174,55 +212,53 @@ func BenchmarkIngest(b *testing.B) {
 		if d, _ := r.Counts(); len(d) > 0 {
 			b.Fatalf("drops %v", d)
 		}
+		after, afterCPU := signatureBound(b, fx)
+		bound += (before + after) / 2
+		perCPU += (beforeCPU + afterCPU) / 2
 	}
 	rate := events / secs
+	bound /= float64(b.N)
+	perCPU /= float64(b.N)
 	b.ReportMetric(rate, "events/s")
 	b.ReportMetric(cpu/secs, "cores")
 	b.ReportMetric(bound, "sigbound/s")
 	b.ReportMetric(rate/bound, "ratio")
+	// The same ratio per CPU second actually spent: the share of the
+	// relay's CPU that went to signature checks, which other load on the
+	// machine disturbs much less than the wall-clock ratio.
+	b.ReportMetric(events/cpu/perCPU, "cpu-ratio")
 }
 
 // BenchmarkFanout: the ingest above with 100 subscribers reading live;
-// reports the p99 of append-to-receipt latency.
+// reports the p99 of append-to-receipt latency. The subscribers only read
+// each message into a reused buffer and peek its seq, as a cheap client
+// would; they share the machine with the relay and the hosts.
 func BenchmarkFanout(b *testing.B) {
 	fx := newIngestFixture(b, 10, 1000, 1)
 	const subs = 100
 	var lat []time.Duration
 	var rate float64
 	for b.Loop() {
+		fx.arm()
 		r := startRelay(b, Config{Identities: fx.ids, DefaultAccountLimit: 1 << 20, MaxConnsPerIP: -1})
 		srv := httptest.NewServer(r.Handler())
-		var mu sync.Mutex
-		recv := make([]map[int64]time.Time, subs)
+		recv := make([][]time.Time, subs)
 		var wg sync.WaitGroup
 		for i := range subs {
-			conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/xrpc/com.atproto.sync.subscribeRepos", nil)
+			recv[i] = make([]time.Time, fx.total+1)
+			conn, _, err := (&websocket.Dialer{ReadBufferSize: 64 << 10}).Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/xrpc/com.atproto.sync.subscribeRepos", nil)
 			if err != nil {
 				b.Fatal(err)
 			}
-			recv[i] = make(map[int64]time.Time, fx.total)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer conn.Close()
-				for n := 0; n < fx.total; {
-					_, msg, err := conn.ReadMessage()
-					if err != nil {
-						return
-					}
-					now := time.Now()
-					if seq, ok, _ := firehose.PeekSeq(msg); ok {
-						recv[i][seq] = now
-						n++
-					}
-				}
+				readSeqs(conn, recv[i], fx.total)
 			}()
 		}
-		for _, h := range fx.hosts {
-			if err := r.AddHost(context.Background(), "ws://"+h.hostname(), HostOptions{}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		fx.connect(b, r)
+		fx.release()
 		wg.Wait()
 		evs, err := r.events.ReadFrom(0, nil, fx.total)
 		if err != nil {
@@ -231,15 +267,13 @@ func BenchmarkFanout(b *testing.B) {
 		if len(evs) > 1 {
 			rate = float64(len(evs)) / evs[len(evs)-1].Time.Sub(evs[0].Time).Seconds()
 		}
-		mu.Lock()
 		for _, ev := range evs {
 			for i := range subs {
-				if t, ok := recv[i][ev.Seq]; ok {
+				if t := recv[i][ev.Seq]; !t.IsZero() {
 					lat = append(lat, t.Sub(ev.Time))
 				}
 			}
 		}
-		mu.Unlock()
 		srv.Close()
 	}
 	slices.Sort(lat)
@@ -248,5 +282,37 @@ func BenchmarkFanout(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(rate, "ingest-events/s")
 		b.ReportMetric(float64(len(lat))/float64(b.N), "deliveries")
+	}
+}
+
+// readSeqs reads n events, recording when each seq arrived in at (indexed
+// by seq). Each message is read into one reused buffer: the client does
+// not decode frames, it only peeks at the seq.
+func readSeqs(conn *websocket.Conn, at []time.Time, n int) {
+	buf := make([]byte, 0, 64<<10)
+	for got := 0; got < n; {
+		_, rd, err := conn.NextReader()
+		if err != nil {
+			return
+		}
+		buf = buf[:0]
+		for {
+			if len(buf) == cap(buf) {
+				buf = slices.Grow(buf, len(buf))
+			}
+			m, err := rd.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+m]
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return
+			}
+		}
+		now := time.Now()
+		if seq, ok, _ := firehose.PeekSeq(buf); ok && seq > 0 && seq < int64(len(at)) {
+			at[seq] = now
+			got++
+		}
 	}
 }

@@ -22,6 +22,9 @@ type consumerRegistry struct {
 	mu   sync.Mutex
 	next int64
 	m    map[int64]consumerInfo
+	// onChange, if set, gets the number of subscribers after each change
+	// (under mu, so calls are ordered).
+	onChange func(n int)
 }
 
 func (c *consumerRegistry) wrap(h http.Handler) http.Handler {
@@ -33,10 +36,12 @@ func (c *consumerRegistry) wrap(h http.Handler) http.Handler {
 		c.next++
 		id := c.next
 		c.m[id] = consumerInfo{ID: id, RemoteAddr: req.RemoteAddr, UserAgent: req.UserAgent(), ConnectedAt: time.Now().UTC()}
+		c.changedLocked()
 		c.mu.Unlock()
 		defer func() {
 			c.mu.Lock()
 			delete(c.m, id)
+			c.changedLocked()
 			c.mu.Unlock()
 		}()
 		h.ServeHTTP(w, req)
@@ -52,4 +57,10 @@ func (c *consumerRegistry) list() []consumerInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+func (c *consumerRegistry) changedLocked() {
+	if c.onChange != nil {
+		c.onChange(len(c.m))
+	}
 }

@@ -10,8 +10,29 @@
 // HostWorkers workers. An event goes to the worker its DID hashes to, so one
 // account's events are processed in arrival order while different accounts'
 // run in parallel. A full worker queue blocks the consumer: that and the
-// per-host rate limit are backpressure on the host's socket; nothing is
-// dropped for being fast.
+// per-host rate limits (sliding windows of a second, an hour and a day, as
+// the reference relay has) are backpressure on the host's socket; nothing is
+// dropped for being fast. A worker handles whatever is queued for it as one
+// batch: the events in order (each verified against the state the one
+// before left), their output events appended together
+// (eventlog.AppendEach: one wait on the log), then their state writes in
+// one Pebble commit, then their seqs marked done.
+// Verification itself holds one of GOMAXPROCS slots, so the many workers
+// waiting on appends never crowd the run queue that the log's committer and
+// the subscribers' writers share; while anyone subscribes, one slot is kept
+// out of verification, so delivery always has a CPU (fan-out latency stays
+// in milliseconds when hosts send faster than the relay can verify).
+//
+// # Host supervision
+//
+// Each host's ingester runs under a supervisor that records why it stopped
+// (state.Host.Reason, getHostStatus's reason, conflux_relay_host_stops_total):
+// the consumer gave up (offline), FutureCursor (idle), the host is a relay
+// (banned: the loop guard reads the Server header of the subscribeRepos
+// handshake response as the consumer dials, so a host added without
+// requestCrawl's describeServer check is refused too), or our own
+// processing failed (offline, then retried from the stored cursor after a
+// jittered delay growing to five minutes, and active again).
 //
 // Each event is checked (internal/verify: sizes, identity and current host
 // with one forced re-resolution, account status, CAR and commit, revs,
@@ -32,6 +53,9 @@
 // assigns them.
 //
 // # Accounts
+//
+// Accounts are numbered (UIDs) in the order the relay first sees them;
+// listRepos pages by UID with a decimal cursor, as the reference relay does.
 //
 // An account's public status is recomputed from the relay's local status
 // (takedowns, host throttling; kept in its own keyspace so admin writes and

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,12 +76,67 @@ type frameHost struct {
 	frames [][]byte
 	// repoStatus, if set, is the body of getRepoStatus answers.
 	repoStatus string
+	// wire, if set (benchmarks), is every frame already framed as
+	// WebSocket messages: a connection without a cursor gets it in big
+	// writes once gate is closed, so that the host costs the benchmark a
+	// few syscalls, not one per frame.
+	wire    []byte
+	gate    chan struct{}
+	waiting atomic.Int32 // connections parked at the gate
+}
+
+// prebuild frames the host's frames as WebSocket messages once, and holds
+// them back until start is called.
+func (h *frameHost) prebuild() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.wire = h.wire[:0]
+	for _, f := range h.frames {
+		h.wire = append(h.wire, 0x82) // FIN, binary
+		switch n := len(f); {
+		case n < 126:
+			h.wire = append(h.wire, byte(n))
+		case n <= 0xffff:
+			h.wire = append(h.wire, 126, byte(n>>8), byte(n))
+		default:
+			h.wire = append(h.wire, 127, 0, 0, 0, 0, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+		}
+		h.wire = append(h.wire, f...)
+	}
+	h.gate = make(chan struct{})
+}
+
+// start releases the prebuilt frames.
+func (h *frameHost) start() { close(h.gate) }
+
+// ready reports whether a connection waits at the gate.
+func (h *frameHost) ready() bool { return h.waiting.Load() > 0 }
+
+// serveWire writes the prebuilt stream in big chunks.
+func (h *frameHost) serveWire(conn *websocket.Conn, wire []byte, gate chan struct{}) {
+	h.waiting.Add(1)
+	<-gate
+	h.waiting.Add(-1)
+	nc := conn.UnderlyingConn()
+	for len(wire) > 0 {
+		n := min(len(wire), 256<<10)
+		if _, err := nc.Write(wire[:n]); err != nil {
+			return
+		}
+		wire = wire[n:]
+	}
 }
 
 func newFrameHost(t testing.TB, frames [][]byte) *frameHost {
+	return newFrameHostTLS(t, frames, false)
+}
+
+// newFrameHostTLS is newFrameHost, serving wss:// when useTLS (its
+// certificate is trusted by h.Client()).
+func newFrameHostTLS(t testing.TB, frames [][]byte, useTLS bool) *frameHost {
 	h := &frameHost{frames: frames}
 	up := websocket.Upgrader{}
-	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	h.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Path == "/xrpc/com.atproto.sync.getRepoStatus" {
 			h.mu.Lock()
 			body := h.repoStatus
@@ -103,7 +159,12 @@ func newFrameHost(t testing.TB, frames [][]byte) *frameHost {
 		defer conn.Close()
 		h.mu.Lock()
 		frames := append([][]byte(nil), h.frames...)
+		wire, gate := h.wire, h.gate
 		h.mu.Unlock()
+		if wire != nil && cursor < 0 {
+			h.serveWire(conn, wire, gate)
+			frames = nil
+		}
 		for _, f := range frames {
 			// A frame without a seq (garbage, text) is only sent on the
 			// first connection, as a host would not repeat it.
@@ -125,11 +186,16 @@ func newFrameHost(t testing.TB, frames [][]byte) *frameHost {
 			}
 		}
 	}))
+	if useTLS {
+		h.StartTLS()
+	} else {
+		h.Start()
+	}
 	t.Cleanup(h.Close)
 	return h
 }
 
-func (h *frameHost) hostname() string { return strings.TrimPrefix(h.URL, "http://") }
+func (h *frameHost) hostname() string { return h.Listener.Addr().String() }
 
 // startRelay runs a relay in dev mode until the test ends.
 func startRelay(t testing.TB, cfg Config) *Relay {

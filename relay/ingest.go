@@ -7,11 +7,9 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/gorilla/websocket"
+	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/conflux-atproto/conflux/firehose/consumer"
 	"github.com/conflux-atproto/conflux/relay/internal/state"
 )
 
@@ -39,7 +37,8 @@ type ingester struct {
 	limiter *limiter
 	mu      struct {
 		sync.Mutex
-		host state.Host
+		host  state.Host
+		dirty bool // host changed since the pipeline last stored it
 	}
 }
 
@@ -47,6 +46,24 @@ func (in *ingester) snapshot() state.Host {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.mu.host
+}
+
+// storeHost writes the host record into w if it changed since the last
+// call.
+func (in *ingester) storeHost(w pebble.Writer) error {
+	if in == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if !in.mu.dirty {
+		return nil
+	}
+	if err := state.PutHost(w, &in.mu.host); err != nil {
+		return err
+	}
+	in.mu.dirty = false
+	return nil
 }
 
 // parseHost turns what an operator or requestCrawl gives into a hostname and
@@ -109,109 +126,24 @@ func (r *Relay) AddHost(ctx context.Context, raw string, opts HostOptions) error
 	return nil
 }
 
-func (r *Relay) startIngester(h *state.Host) {
-	cursor := consumer.NoCursor
-	if h.Backfill {
-		cursor = 0
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.mu.runCtx == nil || r.mu.ingesters[h.Hostname] != nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(r.mu.runCtx)
-	in := &ingester{cancel: cancel, limiter: newLimiter(r.cfg.RateLimit)}
-	in.mu.host = *h
-	scheme := "wss://"
-	if h.NoSSL {
-		scheme = "ws://"
-	}
-	cp, err := consumer.NewCheckpoint(r.db, "host/"+h.Hostname)
-	if err == nil {
-		if saved, ok, lerr := cp.Load(); lerr != nil {
-			err = lerr
-		} else if ok {
-			cursor = saved
-		}
-	}
-	var c *consumer.Consumer
-	var pipe *pipeline
-	if err == nil {
-		pctx, fail := context.WithCancelCause(ctx)
-		pipe = newPipeline(r, in, cp, r.cfg.HostWorkers, fail)
-		c, err = consumer.New(consumer.Config{
-			URL:        scheme + h.Hostname,
-			Cursor:     cursor,
-			MinBackoff: r.cfg.MinBackoff, MaxBackoff: r.cfg.MaxBackoff, MaxFailures: r.cfg.MaxFailures,
-			Header:  map[string][]string{"User-Agent": {UserAgent}},
-			Dialer:  &websocket.Dialer{NetDialContext: r.guardedDialer().DialContext},
-			Logger:  r.cfg.Logger,
-			Metrics: r.cmetric,
-			Handler: consumer.HandlerFunc(func(ctx context.Context, ev consumer.Event) error {
-				if err := in.limiter.wait(ctx); err != nil {
-					return err
-				}
-				return pipe.HandleEvent(ctx, ev)
-			}),
-		})
-		ctx = pctx
-	}
-	if err != nil {
-		cancel()
-		r.log.Error("host ingester", "host", h.Hostname, "err", err)
-		return
-	}
-	r.mu.ingesters[h.Hostname] = in
-	r.mu.wg.Add(1)
-	go r.runIngester(ctx, in, c, pipe, h.Hostname)
-}
-
-// runIngester runs one host's consumer until ctx ends or it gives up, and
-// records why it stopped.
-func (r *Relay) runIngester(ctx context.Context, in *ingester, c *consumer.Consumer, pipe *pipeline, hostname string) {
-	defer r.mu.wg.Done()
-	pipe.start(ctx)
-	err := c.Run(ctx)
-	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		err = cause // a worker failed: our own store or log is broken
-	}
-	pipe.stop()
-	in.cancel()
-	r.mu.Lock()
-	delete(r.mu.ingesters, hostname)
-	r.mu.Unlock()
-	status := ""
-	switch {
-	case err == nil:
-		return
-	case errors.Is(err, consumer.ErrGaveUp):
-		status = state.HostOffline
-	case errors.Is(err, consumer.ErrFutureCursor):
-		status = state.HostIdle
-	}
-	r.log.Error("host ingester stopped", "host", hostname, "err", err)
-	if status != "" {
-		h := in.snapshot()
-		h.Status = status
-		if perr := state.PutHost(r.db, &h); perr != nil {
-			r.log.Error("save host status", "host", hostname, "err", perr)
-		}
-	}
-}
-
 // StopHost stops a host's ingester (if running) and sets its status.
 func (r *Relay) StopHost(hostname, status string) error {
 	r.mu.Lock()
 	in := r.mu.ingesters[hostname]
 	r.mu.Unlock()
 	if in != nil {
+		// The pipeline writes its copy of the host record when it stops:
+		// it must carry the new status, not undo it.
+		in.mu.Lock()
+		in.mu.host.Status, in.mu.host.Reason = status, ""
+		in.mu.Unlock()
 		in.cancel()
 	}
 	h, err := state.GetHost(r.db, hostname)
 	if err != nil {
 		return err
 	}
-	h.Status = status
+	h.Status, h.Reason = status, ""
 	if err := state.PutHost(r.db, h); err != nil {
 		return err
 	}
@@ -233,42 +165,4 @@ func (r *Relay) domainBanned(hostname string) bool {
 		}
 	}
 	return false
-}
-
-// limiter is a per-second window: wait blocks (backpressure on the host's
-// socket) until the event fits, and never drops.
-type limiter struct {
-	perSec int
-	mu     sync.Mutex
-	window time.Time
-	n      int
-}
-
-func newLimiter(perSec int) *limiter { return &limiter{perSec: perSec} }
-
-func (l *limiter) wait(ctx context.Context) error {
-	if l == nil || l.perSec <= 0 {
-		return nil
-	}
-	for {
-		l.mu.Lock()
-		now := time.Now()
-		if now.Sub(l.window) >= time.Second {
-			l.window, l.n = now, 0
-		}
-		if l.n < l.perSec {
-			l.n++
-			l.mu.Unlock()
-			return nil
-		}
-		next := l.window.Add(time.Second).Sub(now)
-		l.mu.Unlock()
-		t := time.NewTimer(next)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
 }

@@ -14,6 +14,8 @@ type Metrics struct {
 	warnings *prometheus.CounterVec
 	verify   prometheus.Histogram
 	headSeq  prometheus.Gauge
+	stops    *prometheus.CounterVec
+	waits    *prometheus.CounterVec
 }
 
 // NewMetrics creates the conflux_relay_* series and registers them with reg
@@ -36,9 +38,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		headSeq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "conflux_relay_head_seq", Help: "Last seq the relay emitted.",
 		}),
+		stops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "conflux_relay_host_stops_total", Help: "Host ingesters that stopped, by reason (gave_up, future_cursor, relay_loop, processing, setup_failure).",
+		}, []string{"reason"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "conflux_relay_rate_limit_waits_total", Help: "Times a host's stream was held back by its rate limit, by window (second, hour, day).",
+		}, []string{"window"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.eventsIn, m.drops, m.warnings, m.verify, m.headSeq)
+		reg.MustRegister(m.eventsIn, m.drops, m.warnings, m.verify, m.headSeq, m.stops, m.waits)
 	}
 	return m
 }
@@ -70,5 +78,17 @@ func (m *Metrics) verified(seconds float64) {
 func (m *Metrics) head(seq int64) {
 	if m != nil {
 		m.headSeq.Set(float64(seq))
+	}
+}
+
+func (m *Metrics) hostStop(reason string) {
+	if m != nil {
+		m.stops.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *Metrics) rateWait(window string) {
+	if m != nil {
+		m.waits.WithLabelValues(window).Inc()
 	}
 }

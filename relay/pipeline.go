@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/conflux-atproto/conflux/firehose"
 	"github.com/conflux-atproto/conflux/firehose/consumer"
+	"github.com/conflux-atproto/conflux/relay/internal/verify"
 )
 
 // DefaultHostWorkers is how many events of one host are processed at once.
@@ -40,6 +42,7 @@ type pipeline struct {
 		done    map[int64]bool // finished seqs not yet at the front
 		cursor  int64          // every seq <= cursor is done
 		saved   int64
+		savedAt time.Time
 	}
 }
 
@@ -67,7 +70,9 @@ func (p *pipeline) stop() {
 		close(ch)
 	}
 	p.wg.Wait()
-	p.save(true)
+	p.mu.Lock()
+	p.saveLocked(false, true)
+	p.mu.Unlock()
 }
 
 // HandleEvent queues ev on its DID's worker; a full queue blocks the
@@ -100,27 +105,108 @@ func (p *pipeline) shard(ev consumer.Event) int {
 	return int(maphash.String(p.seed, did) % uint64(len(p.workers)))
 }
 
+// maxWorkerBatch bounds how many queued events one worker handles before
+// committing their state writes together.
+const maxWorkerBatch = 32
+
+// work processes its queue. Whatever is queued when it looks is handled as
+// one batch: the events one by one (in order), their state writes in one
+// commit, then their seqs marked done at once.
 func (p *pipeline) work(ctx context.Context, ch <-chan consumer.Event) {
 	defer p.wg.Done()
+	tx := newStateTx(p.r.db)
+	defer tx.close()
+	batch := make([]consumer.Event, 0, maxWorkerBatch)
+	done := make([]int64, 0, maxWorkerBatch)
 	for ev := range ch {
-		if ctx.Err() != nil {
-			continue // not done: the cursor stays below it
-		}
-		err := p.r.process(ctx, p.in, ev, p.r.db)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) {
-				p.fail(fmt.Errorf("process seq %d: %w", ev.Seq, err))
+		batch = append(batch[:0], ev)
+	drain:
+		for len(batch) < maxWorkerBatch {
+			select {
+			case e, ok := <-ch:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, e)
+			default:
+				break drain
 			}
+		}
+		done = done[:0]
+		for i, ev := range batch {
+			if ctx.Err() != nil {
+				break // not done: the cursor stays below it
+			}
+			tx.cur = i
+			if f := p.r.storeFault; f != nil {
+				if err := f(); err != nil {
+					p.fail(fmt.Errorf("process seq %d: %w", ev.Seq, err))
+					break
+				}
+			}
+			if err := p.r.process(ctx, p.in, ev, tx); err != nil {
+				if !errors.Is(err, context.Canceled) {
+					p.fail(fmt.Errorf("process seq %d: %w", ev.Seq, err))
+				}
+				break
+			}
+			done = append(done, ev.Seq)
+		}
+		if !p.appendStaged(ctx, tx, batch) {
+			continue // not done: the cursor stays below the whole batch
+		}
+		if err := tx.commit(); err != nil {
+			p.fail(err)
 			continue
 		}
-		p.finish(ev.Seq)
+		p.finish(done)
 	}
 }
 
-// finish marks seq done and advances the cursor over the done prefix.
-func (p *pipeline) finish(seq int64) {
+// appendStaged appends the events the batch staged, all queued at once, and
+// reports whether the batch may be committed. An event that cannot be
+// encoded is dropped and counted; if the log fails (or ctx ends), the
+// batch's state changes are discarded and none of it is done.
+func (p *pipeline) appendStaged(ctx context.Context, tx *stateTx, batch []consumer.Event) bool {
+	if len(tx.entries) == 0 {
+		return true
+	}
+	evs, errs := p.r.events.AppendEach(ctx, tx.entries)
+	var fatal error
+	for j, err := range errs {
+		if err == nil {
+			p.r.metrics.head(evs[j].Seq)
+			continue
+		}
+		err = appendErr(ctx, err)
+		var rej *verify.Rejection
+		if errors.As(err, &rej) {
+			p.r.dropped(ctx, p.in.snapshot().Hostname, batch[tx.owners[j]], rej)
+			continue
+		}
+		if fatal == nil {
+			fatal = err
+		}
+	}
+	if fatal == nil {
+		return true
+	}
+	tx.discard(p.r.accounts)
+	if !errors.Is(fatal, context.Canceled) {
+		p.fail(fatal)
+	}
+	return false
+}
+
+// finish marks seqs done and advances the cursor over the done prefix.
+func (p *pipeline) finish(seqs []int64) {
+	if len(seqs) == 0 {
+		return
+	}
 	p.mu.Lock()
-	p.mu.done[seq] = true
+	for _, seq := range seqs {
+		p.mu.done[seq] = true
+	}
 	n := 0
 	for n < len(p.mu.pending) && p.mu.done[p.mu.pending[n]] {
 		delete(p.mu.done, p.mu.pending[n])
@@ -128,23 +214,39 @@ func (p *pipeline) finish(seq int64) {
 		n++
 	}
 	p.mu.pending = p.mu.pending[n:]
+	idle := len(p.mu.pending) == 0
 	p.mu.Unlock()
 	if n > 0 {
-		p.save(false)
+		p.save(!idle)
 	}
 }
 
-// save stores the cursor if it moved. Without fsync: a lost write only
-// means an older cursor, so more duplicates after a crash.
-func (p *pipeline) save(final bool) {
+// saveEvery spaces cursor writes while events are in flight: a cursor is
+// one small write, but one per event would be a Pebble commit per event.
+// When the pipeline goes idle the cursor is written at once.
+const saveEvery = 20 * time.Millisecond
+
+// save stores the cursor if it moved (and the host record if it changed,
+// in the same batch, so that concurrent workers' host writes cannot land out
+// of order). busy skips a save within saveEvery of the last. Without fsync
+// unless final: a lost write only means an older cursor, so more duplicates
+// after a crash.
+func (p *pipeline) save(busy bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mu.cursor <= p.mu.saved {
+	p.saveLocked(busy, false)
+}
+
+func (p *pipeline) saveLocked(busy, final bool) {
+	if p.mu.cursor <= p.mu.saved || (busy && time.Since(p.mu.savedAt) < saveEvery) {
 		return
 	}
 	b := p.r.db.NewBatch()
 	defer b.Close()
 	err := p.cp.Set(b, p.mu.cursor)
+	if err == nil {
+		err = p.in.storeHost(b)
+	}
 	if err == nil {
 		opts := pebble.NoSync
 		if final {
@@ -156,5 +258,5 @@ func (p *pipeline) save(final bool) {
 		p.fail(fmt.Errorf("save host cursor: %w", err))
 		return
 	}
-	p.mu.saved = p.mu.cursor
+	p.mu.saved, p.mu.savedAt = p.mu.cursor, time.Now()
 }

@@ -34,7 +34,7 @@ func TestPipelineCursor(t *testing.T) {
 		{10, 10},
 	}
 	for _, s := range steps {
-		p.finish(s.finish)
+		p.finish([]int64{s.finish})
 		if p.mu.cursor != s.cursor {
 			t.Fatalf("after finishing %d: cursor %d, want %d", s.finish, p.mu.cursor, s.cursor)
 		}

@@ -12,23 +12,16 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/conflux-atproto/conflux/firehose"
 	"github.com/conflux-atproto/conflux/firehose/consumer"
+	"github.com/conflux-atproto/conflux/firehose/eventlog"
 	"github.com/conflux-atproto/conflux/identity"
 	"github.com/conflux-atproto/conflux/relay/internal/state"
 	"github.com/conflux-atproto/conflux/relay/internal/verify"
-	"github.com/conflux-atproto/conflux/repo/cid"
 )
 
-// store is where an event's account state is read and written: the state DB.
-type store interface {
-	pebble.Reader
-	pebble.Writer
-}
-
-// process handles one upstream event, reading and writing account state in b.
+// process handles one upstream event, reading and writing account state in b
+// (committed by the caller before the host cursor passes the event).
 // Crash ordering: the event is appended to the log (durably) before its
 // account state is written, and the host cursor passes it only after that
 // (see pipeline). Pebble's WAL keeps writes in order, so a stored cursor
@@ -36,7 +29,7 @@ type store interface {
 // event: a duplicate in the output (which the spec tolerates) or a stale-rev
 // drop if its state survived; never a loss, and seqs never repeat because the
 // log assigns them. A dropped event returns nil: the cursor moves past it.
-func (r *Relay) process(ctx context.Context, in *ingester, ev consumer.Event, b store) error {
+func (r *Relay) process(ctx context.Context, in *ingester, ev consumer.Event, b *stateTx) error {
 	host := in.snapshot()
 	var err error
 	switch m := ev.Frame.Msg.(type) {
@@ -48,7 +41,7 @@ func (r *Relay) process(ctx context.Context, in *ingester, ev consumer.Event, b 
 		err = r.processSync(ctx, in, &host, m, b)
 	case *firehose.Identity:
 		r.metrics.eventIn(host.Hostname, firehose.TypeIdentity)
-		err = r.processIdentity(ctx, m)
+		err = r.processIdentity(ctx, m, b)
 	case *firehose.Account:
 		r.metrics.eventIn(host.Hostname, firehose.TypeAccount)
 		err = r.processAccount(ctx, in, &host, m, b)
@@ -57,30 +50,35 @@ func (r *Relay) process(ctx context.Context, in *ingester, ev consumer.Event, b 
 	}
 	var rej *verify.Rejection
 	if errors.As(err, &rej) {
-		r.countDrop(rej.Reason)
-		level := slog.LevelDebug
-		if r.firstDrop(host.Hostname, rej.Reason) {
-			level = slog.LevelInfo // once per host and reason a minute; the metric counts all
-		}
-		r.log.Log(ctx, level, "dropped event", "host", host.Hostname, "seq", ev.Seq, "type", ev.Frame.Type, "reason", rej.Reason, "err", rej.Err)
+		r.dropped(ctx, host.Hostname, ev, rej)
 		return nil
 	}
 	return err
 }
 
+// dropped counts and logs a dropped event.
+func (r *Relay) dropped(ctx context.Context, host string, ev consumer.Event, rej *verify.Rejection) {
+	r.countDrop(rej.Reason)
+	level := slog.LevelDebug
+	if r.firstDrop(host, rej.Reason) {
+		level = slog.LevelInfo // once per host and reason a minute; the metric counts all
+	}
+	r.log.Log(ctx, level, "dropped event", "host", host, "seq", ev.Seq, "type", ev.Frame.Type, "reason", rej.Reason, "err", rej.Err)
+}
+
 // loadAccount reads did's state, creating the account (throttled if the host
 // is at its account limit) when it is new. The caller has checked that the
 // DID's PDS is this host.
-func (r *Relay) loadAccount(in *ingester, host *state.Host, did string, b store) (*state.Account, error) {
+func (r *Relay) loadAccount(in *ingester, host *state.Host, did string, b *stateTx) (*state.Account, error) {
 	a, err := r.getAccount(b, did)
-	if errors.Is(err, state.ErrNotFound) {
+	if isNotFound(err) {
 		a = &state.Account{DID: did, Host: host.Hostname, Upstream: state.LocalActive, UpstreamActive: true}
 		if err := r.countNewAccount(in, b, did); err != nil {
 			return nil, err
 		}
 		// Stored now, so a throttled or inactive account is known (status
 		// queries, limit raises) even if its first event is dropped.
-		if err := r.putAccount(b, a); err != nil {
+		if err := r.newAccount(b, a); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -91,18 +89,19 @@ func (r *Relay) loadAccount(in *ingester, host *state.Host, did string, b store)
 	return a, nil
 }
 
-func (r *Relay) countNewAccount(in *ingester, b store, did string) error {
+// countNewAccount counts a new account against its host's limit (or
+// throttles it). The host record is written with the host cursor (see
+// pipeline.save), which orders the writes of concurrent workers.
+func (r *Relay) countNewAccount(in *ingester, b *stateTx, did string) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	h := &in.mu.host
+	in.mu.dirty = true
 	if h.AccountCount >= h.AccountLimit {
-		if err := r.setLocal(b, did, state.LocalHostThrottled); err != nil {
-			return err
-		}
-	} else {
-		h.AccountCount++
+		return r.setLocal(b.b, did, state.LocalHostThrottled)
 	}
-	return state.PutHost(b, h)
+	h.AccountCount++
+	return nil
 }
 
 func (r *Relay) activeCheck(a *state.Account) error {
@@ -116,14 +115,10 @@ func (r *Relay) activeCheck(a *state.Account) error {
 }
 
 func prior(a *state.Account) verify.Prior {
-	p := verify.Prior{Rev: a.Rev}
-	if a.Data != "" {
-		p.Data, _ = cid.Decode(a.Data) // our own write; a bad one reads as no prevData
-	}
-	return p
+	return verify.Prior{Rev: a.Rev, Data: a.Data}
 }
 
-func (r *Relay) processCommit(ctx context.Context, in *ingester, host *state.Host, m *firehose.Commit, b store) error {
+func (r *Relay) processCommit(ctx context.Context, in *ingester, host *state.Host, m *firehose.Commit, b *stateTx) error {
 	if err := verify.CheckShape(m); err != nil {
 		return err
 	}
@@ -156,14 +151,12 @@ func (r *Relay) processCommit(ctx context.Context, in *ingester, host *state.Hos
 		}
 	}
 	out := *m // the log sets seq on its copy; the consumer still reads m
-	if err := r.emit(ctx, &out); err != nil {
-		return err
-	}
-	a.Rev, a.Commit, a.Data = res.Rev, res.Commit.String(), res.Data.String()
+	r.stage(b, &out)
+	a.Rev, a.Commit, a.Data = res.Rev, res.Commit, res.Data
 	return r.putAccount(b, a)
 }
 
-func (r *Relay) processSync(ctx context.Context, in *ingester, host *state.Host, m *firehose.Sync, b store) error {
+func (r *Relay) processSync(ctx context.Context, in *ingester, host *state.Host, m *firehose.Sync, b *stateTx) error {
 	id, err := r.verify.Resolve(ctx, m.DID, host.Hostname)
 	if err != nil {
 		return err
@@ -179,26 +172,27 @@ func (r *Relay) processSync(ctx context.Context, in *ingester, host *state.Host,
 	if err != nil {
 		return err
 	}
-	if p := prior(a); p.Known() {
-		if res.Rev < p.Rev {
-			return &verify.Rejection{Reason: verify.ReasonStaleRev, Err: fmt.Errorf("sync rev %s, stored %s", res.Rev, p.Rev)}
-		}
-		if res.Data == p.Data {
-			return &verify.Rejection{Reason: verify.ReasonSyncNoop}
-		}
+	p := prior(a)
+	if p.Known() && res.Rev < p.Rev {
+		return &verify.Rejection{Reason: verify.ReasonStaleRev, Err: fmt.Errorf("sync rev %s, stored %s", res.Rev, p.Rev)}
 	}
+	// A #sync of the state we already hold is passed on, not dropped: the
+	// reference PDS sends one after every account creation and
+	// reactivation, downstream consumers treat it as the no-op it is, and
+	// counting it as a drop would make every healthy host look faulty.
 	out := *m
-	if err := r.emit(ctx, &out); err != nil {
-		return err
+	r.stage(b, &out)
+	if p.Known() && res.Rev == p.Rev && res.Data == p.Data {
+		return nil // nothing new to store
 	}
-	a.Rev, a.Commit, a.Data = res.Rev, res.Commit.String(), res.Data.String()
+	a.Rev, a.Commit, a.Data = res.Rev, res.Commit, res.Data
 	return r.putAccount(b, a)
 }
 
 // processIdentity refreshes the DID and passes the event on from any host
 // (identity events are hints), keeping the handle only if the DID document
 // declares the same one.
-func (r *Relay) processIdentity(ctx context.Context, m *firehose.Identity) error {
+func (r *Relay) processIdentity(ctx context.Context, m *firehose.Identity, b *stateTx) error {
 	// Not rate-limited: an #identity is the signal that the document
 	// changed (a rotated key must be seen before the next commit).
 	id, err := r.ids.Refresh(ctx, m.DID)
@@ -209,12 +203,13 @@ func (r *Relay) processIdentity(ctx context.Context, m *firehose.Identity) error
 	if err != nil && !errors.Is(err, identity.ErrDIDNotFound) && !errors.Is(err, identity.ErrDIDTombstoned) {
 		r.log.Debug("identity refresh", "did", m.DID, "err", err)
 	}
-	return r.emit(ctx, out)
+	r.stage(b, out)
+	return nil
 }
 
 // processAccount records the upstream status from the account's current
 // host and emits the status recomputed from the local and upstream ones.
-func (r *Relay) processAccount(ctx context.Context, in *ingester, host *state.Host, m *firehose.Account, b store) error {
+func (r *Relay) processAccount(ctx context.Context, in *ingester, host *state.Host, m *firehose.Account, b *stateTx) error {
 	if _, err := r.verify.Resolve(ctx, m.DID, host.Hostname); err != nil {
 		return err
 	}
@@ -231,31 +226,45 @@ func (r *Relay) processAccount(ctx context.Context, in *ingester, host *state.Ho
 	default:
 		a.Upstream = state.UpstreamInactive
 	}
-	if err := r.emit(ctx, &firehose.Account{DID: a.DID, Time: m.Time, Active: a.Active(), Status: a.Status()}); err != nil {
-		return err
-	}
+	r.stage(b, &firehose.Account{DID: a.DID, Time: m.Time, Active: a.Active(), Status: a.Status()})
 	return r.putAccount(b, a)
 }
 
-// emit appends an event to the log; it is broadcast once durable.
+// stage queues an event of the worker's batch: the pipeline appends the
+// batch's events together (one wait on the log instead of one per event),
+// then commits their state writes. An event that then fails to encode is
+// dropped (ReasonBadFrame) although its account state was already written:
+// it is at most the state of a commit nobody saw, and the next one passes
+// as a discontinuity. (Frames are re-encoded from events that decoded and
+// passed the size checks, so this does not happen in practice.)
+func (r *Relay) stage(b *stateTx, e eventlog.Entry) { b.stage(e) }
+
+// emit appends an event to the log at once (the admin paths); it is
+// broadcast once durable.
 func (r *Relay) emit(ctx context.Context, e interface {
 	Frame(seq int64, now time.Time) ([]byte, error)
 }) error {
 	ev, err := r.events.Append(ctx, e)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if errors.Is(err, firehose.ErrBadFrame) || errors.Is(err, firehose.ErrFrameTooBig) ||
-			errors.Is(err, firehose.ErrBlocksTooBig) || errors.Is(err, firehose.ErrTooManyOps) {
-			// The event cannot be re-encoded: outside bytes, so a drop (the
-			// log failed only this append and used no seq), not a failure.
-			return &verify.Rejection{Reason: verify.ReasonBadFrame, Err: err}
-		}
-		return fmt.Errorf("append to event log: %w", err)
+		return appendErr(ctx, err)
 	}
 	r.metrics.head(ev.Seq)
 	return nil
+}
+
+// appendErr classifies a failed append: an event that cannot be re-encoded
+// (outside bytes) is a drop, a Rejection (the log failed only that append
+// and used no seq); the context's end is returned as is; anything else is
+// our own log failing.
+func appendErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, firehose.ErrBadFrame) || errors.Is(err, firehose.ErrFrameTooBig) ||
+		errors.Is(err, firehose.ErrBlocksTooBig) || errors.Is(err, firehose.ErrTooManyOps) {
+		return &verify.Rejection{Reason: verify.ReasonBadFrame, Err: err}
+	}
+	return fmt.Errorf("append to event log: %w", err)
 }
 
 // recheckUpstream asks the account's host for its status

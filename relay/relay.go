@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,6 +29,11 @@ import (
 const (
 	DefaultAccountLimit = 100
 	DefaultMaxFailures  = 15
+	// DefaultWriteGap batches a fast stream's commits into fewer, larger
+	// writes per subscriber, for a few milliseconds of latency: with many
+	// subscribers, one wake-up and system call each per log commit would
+	// cost more CPU than verifying the events.
+	DefaultWriteGap = 10 * time.Millisecond
 	// UserAgent marks us as a relay, so that another relay can refuse to
 	// loop through us (and we through it).
 	UserAgent = "conflux-relay (atproto-relay)"
@@ -50,9 +57,10 @@ type Config struct {
 	Retention time.Duration
 	// DefaultAccountLimit caps active accounts of a new host.
 	DefaultAccountLimit int64
-	// RateLimit is the per-host events per second; 0 means no limit.
-	// A host above it is read more slowly (backpressure), never dropped.
-	RateLimit int
+	// RateLimit, RateLimitHour and RateLimitDay are the per-host events
+	// per second, hour and day (sliding windows); 0 means no limit. A host
+	// above one is read more slowly (backpressure), never dropped.
+	RateLimit, RateLimitHour, RateLimitDay int
 	// MinBackoff and MaxBackoff bound the jittered reconnect delay;
 	// MaxFailures consecutive failed connections set a host offline.
 	MinBackoff, MaxBackoff time.Duration
@@ -66,6 +74,10 @@ type Config struct {
 	// MaxConnsPerIP limits subscribers per client IP (subscribe's default
 	// if zero; negative means no limit).
 	MaxConnsPerIP int
+	// WriteGap is subscribe.Config.WriteGap: the least time between two
+	// writes to a caught-up subscriber. DefaultWriteGap if zero; negative
+	// means none.
+	WriteGap time.Duration
 	// NoSync skips fsyncs (tests and benchmarks: a crash may lose events).
 	NoSync bool
 	// AdminPassword protects /admin (HTTP Basic, user admin). Empty
@@ -107,9 +119,18 @@ type Relay struct {
 		sync.RWMutex
 		m map[string]string
 	}
-	accounts  *accountCache
-	consumers consumerRegistry
-	closeOnce sync.Once
+	accounts *accountCache
+	nextUID  atomic.Uint64 // the UID the next new account gets
+	// deliveryCPU releases the verification slot kept for delivery while
+	// anyone subscribes (nil when none is kept); see keepDeliveryCPU.
+	deliveryCPU func()
+	consumers   consumerRegistry
+	closeOnce   sync.Once
+
+	// storeFault, set only by tests, stands for a failure of our own store
+	// before an event is processed (a full disk, a broken Pebble): what the
+	// host supervisor must survive.
+	storeFault func() error
 }
 
 // New opens the relay's stores. It starts nothing.
@@ -140,11 +161,16 @@ func New(cfg Config) (*Relay, error) {
 	if err := r.openIdentities(); err != nil {
 		return nil, err
 	}
-	v, err := verify.New(verify.Config{Identities: r.ids, Now: cfg.Now})
+	// One verification per CPU at a time: the workers are many (each host
+	// needs several events in flight while appends wait on the log), and
+	// all of them runnable at once would queue the log's committer and the
+	// subscribers' writers behind them.
+	v, err := verify.New(verify.Config{Identities: r.ids, Now: cfg.Now, Slots: runtime.GOMAXPROCS(0)})
 	if err != nil {
 		return nil, err
 	}
 	r.verify = v
+	r.consumers.onChange = r.keepDeliveryCPU
 	if cfg.Registerer != nil {
 		r.metrics = NewMetrics(cfg.Registerer)
 		r.cmetric = consumer.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"consumer": "relay_hosts"}, cfg.Registerer))
@@ -197,19 +223,50 @@ func (r *Relay) openStores() error {
 		db.Close()
 		return fmt.Errorf("relay: open event log: %w", err)
 	}
-	sub, err := subscribe.New(subscribe.Config{Logger: r.cfg.Logger, Metrics: sm, MaxConnsPerIP: r.cfg.MaxConnsPerIP}, events)
+	gap := r.cfg.WriteGap
+	switch {
+	case gap == 0:
+		gap = DefaultWriteGap
+	case gap < 0:
+		gap = 0
+	}
+	sub, err := subscribe.New(subscribe.Config{Logger: r.cfg.Logger, Metrics: sm, MaxConnsPerIP: r.cfg.MaxConnsPerIP, WriteGap: gap}, events)
 	if err != nil {
 		events.Close()
 		db.Close()
 		return fmt.Errorf("relay: subscribe server: %w", err)
 	}
 	r.db, r.events, r.sub = db, events, sub
+	next, err := state.AssignUIDs(db)
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("relay: %w", err)
+	}
+	r.nextUID.Store(next)
 	r.local.m = map[string]string{}
 	if err := state.ListLocal(db, func(did, status string) { r.local.m[did] = status }); err != nil {
 		r.Close()
 		return fmt.Errorf("relay: load local statuses: %w", err)
 	}
 	return nil
+}
+
+// keepDeliveryCPU keeps one CPU out of verification while anyone
+// subscribes (on machines with more than one). Verification would otherwise
+// take every CPU whenever hosts send faster than the relay can verify, and
+// the subscribers' writers, sharing the run queue with it, would fall tens
+// of milliseconds behind; with a CPU to themselves they stay within a few.
+// Ingest gives up 1/GOMAXPROCS of its peak while subscribed to. Called by
+// the consumer registry, in order, with the number of subscribers.
+func (r *Relay) keepDeliveryCPU(subscribers int) {
+	want := subscribers > 0 && runtime.GOMAXPROCS(0) > 1
+	switch {
+	case want && r.deliveryCPU == nil:
+		r.deliveryCPU = r.verify.Reserve()
+	case !want && r.deliveryCPU != nil:
+		r.deliveryCPU()
+		r.deliveryCPU = nil
+	}
 }
 
 // localStatus returns did's local status.

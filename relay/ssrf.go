@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/conflux-atproto/conflux/relay/internal/state"
 )
 
 // ErrForbiddenAddress: a host resolved to an address the SSRF guard refuses.
@@ -142,6 +144,10 @@ func (r *Relay) RequestCrawl(ctx context.Context, raw string) error {
 	if err != nil {
 		return err
 	}
+	if r.cfg.Dev && hostname == "localhost" {
+		r.portlessLocalhost(ctx)
+		return nil
+	}
 	if r.domainBanned(hostname) {
 		return fmt.Errorf("%w: %s", ErrHostBanned, hostname)
 	}
@@ -156,4 +162,25 @@ func (r *Relay) RequestCrawl(ctx context.Context, raw string) error {
 		scheme = "http://"
 	}
 	return r.AddHost(ctx, scheme+hostname, HostOptions{})
+}
+
+// portlessLocalhost answers a development requestCrawl for plain
+// "localhost". The reference PDS in development mode announces its
+// configured hostname, which is "localhost" without the port it listens on,
+// so there is nothing we could dial; refusing would only fill the host's log
+// with failed crawl requests. The request is accepted and logged: the
+// operator adds the host with its port (AddHost, --host).
+func (r *Relay) portlessLocalhost(ctx context.Context) {
+	hosts, err := state.ListHosts(r.db)
+	if err != nil {
+		r.log.Warn("requestCrawl for localhost", "err", err)
+		return
+	}
+	for _, h := range hosts {
+		if strings.HasPrefix(h.Hostname, "localhost:") && h.Status == state.HostActive {
+			r.log.DebugContext(ctx, "requestCrawl for localhost without a port; localhost hosts are subscribed", "host", h.Hostname)
+			return
+		}
+	}
+	r.log.InfoContext(ctx, "requestCrawl for localhost without a port: cannot dial it; add the host with its port")
 }

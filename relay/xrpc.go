@@ -126,18 +126,27 @@ type repoEntry struct {
 	Status string `json:"status,omitempty"`
 }
 
-// listRepos lists active accounts with a commit, in DID order; the cursor is
-// the last DID.
+// listRepos lists the active accounts with a known commit in the order the
+// relay first saw them (their UIDs), as the reference relay does; the cursor
+// is the last UID, a decimal integer, given only when the page is full.
 func (r *Relay) listRepos(c echo.Context) error {
 	limit, err := limitParam(c, 500, 1000)
 	if err != nil {
 		return err
 	}
+	var after uint64
+	if s := c.QueryParam("cursor"); s != "" {
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return xerr(http.StatusBadRequest, errInvalidRequest, "cursor must be a listRepos cursor (a decimal integer)")
+		}
+	}
 	repos := []repoEntry{}
-	err = state.ListAccounts(r.db, c.QueryParam("cursor"), func(a *state.Account) bool {
+	last := uint64(0)
+	err = state.ListAccountsByUID(r.db, after, func(a *state.Account) bool {
 		a.Local = r.localStatus(a.DID)
-		if a.Commit != "" && a.Active() {
-			repos = append(repos, repoEntry{DID: a.DID, Head: a.Commit, Rev: a.Rev, Active: true})
+		if a.Commit.Defined() && a.Active() {
+			repos = append(repos, repoEntry{DID: a.DID, Head: a.Commit.String(), Rev: a.Rev, Active: true})
+			last = a.UID
 		}
 		return len(repos) < limit
 	})
@@ -146,7 +155,7 @@ func (r *Relay) listRepos(c echo.Context) error {
 	}
 	out := map[string]any{"repos": repos}
 	if len(repos) == limit {
-		out["cursor"] = repos[len(repos)-1].DID
+		out["cursor"] = strconv.FormatUint(last, 10)
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -184,10 +193,10 @@ func (r *Relay) getLatestCommit(c echo.Context) error {
 			return xerr(http.StatusForbidden, errRepoInactive, "repo is inactive")
 		}
 	}
-	if a.Commit == "" {
+	if !a.Commit.Defined() {
 		return xerr(http.StatusNotFound, errRepoNotSynchronized, "no commit seen yet")
 	}
-	return c.JSON(http.StatusOK, map[string]string{"cid": a.Commit, "rev": a.Rev})
+	return c.JSON(http.StatusOK, map[string]string{"cid": a.Commit.String(), "rev": a.Rev})
 }
 
 func (r *Relay) getRepoStatus(c echo.Context) error {
@@ -228,10 +237,13 @@ type hostEntry struct {
 	Seq          int64  `json:"seq"`
 	AccountCount int64  `json:"accountCount"`
 	Status       string `json:"status"`
+	// Reason is why a host is not active (not in the lexicon; clients
+	// ignore it, operators read it).
+	Reason string `json:"reason,omitempty"`
 }
 
 func (r *Relay) hostEntry(h *state.Host) (hostEntry, error) {
-	e := hostEntry{Hostname: h.Hostname, AccountCount: h.AccountCount, Status: h.Status}
+	e := hostEntry{Hostname: h.Hostname, AccountCount: h.AccountCount, Status: h.Status, Reason: h.Reason}
 	if in := r.ingester(h.Hostname); in != nil {
 		e.AccountCount = in.snapshot().AccountCount
 	}

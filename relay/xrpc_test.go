@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -325,5 +326,64 @@ func TestListConsumers(t *testing.T) {
 	})
 	if list[0].UserAgent != "test-subscriber" {
 		t.Errorf("consumer %+v", list[0])
+	}
+}
+
+// TestListReposOrder: listRepos pages accounts in the order the relay first
+// saw them (the reference relay's UID order), not in DID order, with a
+// decimal cursor given only on a full page; a bad cursor is refused.
+func TestListReposOrder(t *testing.T) {
+	t.Parallel()
+	plc := newPLC(t)
+	// Arrival order c, b, a; DID order a, b, c.
+	var repos []*testRepo
+	var frames [][]byte
+	for i, n := range []int{43, 42, 41} {
+		tr := newTestRepo(t, n)
+		repos = append(repos, tr)
+		frames = append(frames, frame(t, tr.create(t), int64(i+1)))
+	}
+	host := newFrameHost(t, frames)
+	for _, tr := range repos {
+		plc.set(tr.did, "", tr.key.Public().Multibase(), host.URL)
+	}
+	// One worker: the accounts are created in arrival order.
+	r := startRelay(t, Config{PLCURL: plc.URL, HostWorkers: 1})
+	if err := r.AddHost(t.Context(), "ws://"+host.hostname(), HostOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitHostCursor(t, r, host.hostname(), 3)
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		var out struct {
+			Cursor string      `json:"cursor"`
+			Repos  []repoEntry `json:"repos"`
+		}
+		path := "/xrpc/com.atproto.sync.listRepos?limit=2"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		if rec := call(t, r.Handler(), "GET", path, "", false, &out); rec.Code != 200 {
+			t.Fatalf("page %d: %d", page, rec.Code)
+		}
+		for _, e := range out.Repos {
+			got = append(got, e.DID)
+		}
+		if out.Cursor == "" {
+			break
+		}
+		if _, err := strconv.ParseUint(out.Cursor, 10, 64); err != nil || page > 3 {
+			t.Fatalf("cursor %q on page %d", out.Cursor, page)
+		}
+		cursor = out.Cursor
+	}
+	want := []string{repos[0].did, repos[1].did, repos[2].did}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("listRepos order\n got %v\nwant %v (arrival order)", got, want)
+	}
+	var xe map[string]string
+	if rec := call(t, r.Handler(), "GET", "/xrpc/com.atproto.sync.listRepos?cursor="+repos[0].did, "", false, &xe); rec.Code != 400 || xe["error"] != "InvalidRequest" {
+		t.Errorf("DID as cursor: %d %v", rec.Code, xe)
 	}
 }

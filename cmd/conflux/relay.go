@@ -40,6 +40,8 @@ func runRelay(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dev := fs.Bool("dev", envOr(getenv, "CONFLUX_DEV", "") == "true", "development: allow localhost, private addresses, ws:// and any port (CONFLUX_DEV=true)")
 	retention := fs.Duration("retention", envDuration(getenv, "CONFLUX_RELAY_RETENTION", 72*time.Hour), "event replay window (CONFLUX_RELAY_RETENTION)")
 	rateLimit := fs.Int("rate-limit", envInt(getenv, "CONFLUX_RELAY_RATE_LIMIT", 0), "per-host events per second, 0 = none (CONFLUX_RELAY_RATE_LIMIT)")
+	rateLimitHour := fs.Int("rate-limit-hour", envInt(getenv, "CONFLUX_RELAY_RATE_LIMIT_HOUR", 0), "per-host events per sliding hour, 0 = none (CONFLUX_RELAY_RATE_LIMIT_HOUR)")
+	rateLimitDay := fs.Int("rate-limit-day", envInt(getenv, "CONFLUX_RELAY_RATE_LIMIT_DAY", 0), "per-host events per sliding day, 0 = none (CONFLUX_RELAY_RATE_LIMIT_DAY)")
 	accountLimit := fs.Int64("account-limit", int64(envInt(getenv, "CONFLUX_RELAY_ACCOUNT_LIMIT", relay.DefaultAccountLimit)), "accounts per new host (CONFLUX_RELAY_ACCOUNT_LIMIT)")
 	backfill := fs.Bool("backfill", envOr(getenv, "CONFLUX_RELAY_BACKFILL", "") == "true", "hosts given here start from their oldest retained event, not live (CONFLUX_RELAY_BACKFILL=true)")
 	hostsFile := fs.String("hosts-file", envOr(getenv, "CONFLUX_RELAY_HOSTS_FILE", ""), "file of hosts, one per line: URL [lenient]; # comments (CONFLUX_RELAY_HOSTS_FILE)")
@@ -70,6 +72,7 @@ func runRelay(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r, err := relay.New(relay.Config{
 		DataDir: *dataDir, PLCURL: *plcURL, Dev: *dev, Retention: *retention, RateLimit: *rateLimit,
+		RateLimitHour: *rateLimitHour, RateLimitDay: *rateLimitDay,
 		DefaultAccountLimit: *accountLimit, AdminPassword: *adminPW, Logger: logger, Registerer: reg,
 	})
 	if err != nil {

@@ -66,13 +66,13 @@ func (q *queue) wake() {
 	}
 }
 
-func (q *queue) push(r *request) error {
+func (q *queue) push(rs ...*request) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return q.closeErr
 	}
-	q.reqs = append(q.reqs, r)
+	q.reqs = append(q.reqs, rs...)
 	q.mu.Unlock()
 	q.wake()
 	return nil
@@ -161,6 +161,51 @@ func (l *Log) AppendBatch(ctx context.Context, es []Entry) ([]Event, error) {
 		return nil, nil
 	}
 	return l.submit(ctx, es)
+}
+
+// AppendEach appends each of es as its own append, in order: an entry that
+// fails (one that cannot be encoded, say) fails alone, with its error in
+// errs[i], and uses no seq; the others get consecutive seqs among
+// themselves unless other appends interleave. They are queued at once, so
+// they usually share one commit, and the caller waits once for all of them
+// instead of once per entry. If ctx ends, entries the committer had not
+// taken yet fail with the context's error; later entries may still have
+// been appended.
+func (l *Log) AppendEach(ctx context.Context, es []Entry) (evs []Event, errs []error) {
+	evs, errs = make([]Event, len(es)), make([]error, len(es))
+	if err := ctx.Err(); err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("append: %w", context.Cause(ctx))
+		}
+		return evs, errs
+	}
+	reqs := make([]*request, len(es))
+	for i, e := range es {
+		reqs[i] = &request{entries: []Entry{e}, done: make(chan struct{})}
+	}
+	if err := l.q.push(reqs...); err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("append: %w", err)
+		}
+		return evs, errs
+	}
+	for i, r := range reqs {
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			if r.state.CompareAndSwap(reqPending, reqCanceled) {
+				errs[i] = fmt.Errorf("append: %w", context.Cause(ctx))
+				continue
+			}
+			<-r.done
+		}
+		if r.err != nil {
+			errs[i] = r.err
+		} else {
+			evs[i] = r.events[0]
+		}
+	}
+	return evs, errs
 }
 
 func (l *Log) submit(ctx context.Context, es []Entry) ([]Event, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 )
 
 // Entry is something to append. Frame encodes it once its seq and append
@@ -103,10 +104,7 @@ func Open(cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(cfg.Dir, &pebble.Options{
-		Logger:             pebbleLogger{cfg.Logger},
-		FormatMajorVersion: pebble.FormatNewest,
-	})
+	db, err := pebble.Open(cfg.Dir, storeOptions(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("open event log %s: %w", cfg.Dir, err)
 	}
@@ -130,6 +128,31 @@ func Open(cfg Config) (*Log, error) {
 	l.log.Info("event log opened", "seq", l.Head(), "oldest", l.Oldest())
 	return l, nil
 }
+
+// storeOptions tunes Pebble for an append-only log of frames: the frames
+// are CBOR full of hashes and signatures, which snappy barely shrinks, so
+// compressing them costs CPU (on the relay's ingest path, next to the
+// signature checks) for nothing; bigger memtables mean fewer, larger flushes
+// under a fast stream.
+func storeOptions(cfg Config) *pebble.Options {
+	opts := &pebble.Options{
+		Logger:             pebbleLogger{cfg.Logger},
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       memTableSize,
+		// Memtables start small and grow: under a burst the first ones fill
+		// faster than they flush, and a commit waiting on a flush holds up
+		// every appender and every subscriber behind it.
+		MemTableStopWritesThreshold: 4,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+	}
+	return opts
+}
+
+// memTableSize is the size of one memtable (Pebble keeps up to two in
+// memory while one flushes).
+const memTableSize = 32 << 20
 
 // load recovers the head and index from the store and checks that they agree
 // with the stored events.

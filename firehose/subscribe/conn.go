@@ -46,9 +46,10 @@ type conn struct {
 	informed    bool  // #info OutdatedCursor was sent
 	limit       int   // events per read
 	lastWrite   time.Time
-	lastPing    bool   // a ping was sent
-	missedPings int    // pings in a row that got no pong by the next one
-	pongsAtPing uint64 // pongs seen when the last ping went out
+	lastEvents  time.Time // when events were last written (zero: never), for WriteGap
+	lastPing    bool      // a ping was sent
+	missedPings int       // pings in a row that got no pong by the next one
+	pongsAtPing uint64    // pongs seen when the last ping went out
 }
 
 // ending says how and why a connection ends.
@@ -145,6 +146,7 @@ func (c *conn) stream(cursor int64) ending {
 		}
 		c.s.cfg.Metrics.sent(len(batch), n)
 		c.cursor, c.delivered, c.lastWrite = batch[len(batch)-1].Seq, true, time.Now()
+		c.lastEvents = c.lastWrite
 		c.limit = min(c.s.cfg.BatchEvents, max(1, batchBytes*len(batch)/max(n, 1)))
 		clear(batch) // let trimmed frames be collected
 	}
@@ -200,7 +202,7 @@ func (c *conn) park(changed <-chan struct{}, ping *time.Timer) (ending, bool) {
 	for {
 		select {
 		case <-changed:
-			return ending{}, false
+			return c.gap(ping)
 		case <-c.s.stopping:
 			return c.shutdownEnding(), true
 		case <-c.readerDone:
@@ -214,6 +216,42 @@ func (c *conn) park(changed <-chan struct{}, ping *time.Timer) (ending, bool) {
 				return e, true
 			}
 			ping.Reset(c.s.cfg.PingInterval)
+		}
+	}
+}
+
+// gap waits out the rest of WriteGap since events were last written (see
+// Config.WriteGap; the first events after connecting go at once), still
+// answering the client and a shutdown.
+func (c *conn) gap(ping *time.Timer) (ending, bool) {
+	if c.s.cfg.WriteGap <= 0 || c.lastEvents.IsZero() {
+		return ending{}, false
+	}
+	wait := c.s.cfg.WriteGap - time.Since(c.lastEvents)
+	if wait <= 0 {
+		return ending{}, false
+	}
+	// The ping timer is free while we are busy: reuse it rather than
+	// allocating one per wake-up.
+	if !ping.Stop() {
+		select {
+		case <-ping.C:
+		default:
+		}
+	}
+	ping.Reset(wait)
+	for {
+		select {
+		case <-ping.C:
+			return ending{}, false
+		case <-c.s.stopping:
+			return c.shutdownEnding(), true
+		case <-c.readerDone:
+			return c.clientEnding(), true
+		case data := <-c.pingReq:
+			if err := c.w.control(opPong, data); err != nil {
+				return c.writeFailed(err), true
+			}
 		}
 	}
 }

@@ -16,7 +16,11 @@
 // every subscriber writes the same bytes. The writer frames them itself (an
 // unmasked binary WebSocket frame is a 2 to 10 byte header) and hands a whole
 // batch to one writev, instead of one write per message through gorilla's
-// writer; gorilla does the handshake and reads the client's frames.
+// writer; gorilla does the handshake and reads the client's frames. With
+// Config.WriteGap a caught-up subscriber woken sooner than the gap after its
+// last write waits out the rest first, so a fast stream costs each
+// subscriber one wake-up and one writev per gap instead of one per log
+// commit (what decides fan-out CPU with many subscribers).
 //
 // # Cursor semantics (the spec and the reference PDS)
 //

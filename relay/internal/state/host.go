@@ -21,6 +21,9 @@ type Host struct {
 	// NoSSL: dial ws:// instead of wss:// (development hosts only).
 	NoSSL  bool   `json:"noSSL,omitempty"`
 	Status string `json:"status"`
+	// Reason says why a host is not active (a stop reason and the error),
+	// for operators; empty when active.
+	Reason string `json:"reason,omitempty"`
 	// Lenient turns MST inversion failures into counted warnings.
 	Lenient bool `json:"lenient,omitempty"`
 	// AccountLimit caps the host's active accounts; new ones beyond it are

@@ -14,6 +14,8 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/conflux-atproto/conflux/repo/cid"
 )
 
 // ErrNotFound: no such account or host.
@@ -34,11 +36,14 @@ const UpstreamInactive = "inactive"
 // Account is one DID's state. Rev, Commit and Data are empty until a commit
 // or sync was accepted; Data is the next commit's expected prevData.
 type Account struct {
-	DID    string `json:"did"`
-	Host   string `json:"host"`
-	Rev    string `json:"rev,omitempty"`
-	Commit string `json:"commit,omitempty"`
-	Data   string `json:"data,omitempty"`
+	DID string `json:"did"`
+	// UID numbers accounts in the order the relay first saw them (1, 2,
+	// ...): listRepos pages by it, as the reference relay does.
+	UID    uint64  `json:"uid,omitempty"`
+	Host   string  `json:"host"`
+	Rev    string  `json:"rev,omitempty"`
+	Commit cid.CID `json:"commit,omitzero"`
+	Data   cid.CID `json:"data,omitzero"`
 	// Local is filled from the local-status keyspace (see keys.go), not stored
 	// in the record.
 	Local    string `json:"-"`
@@ -75,16 +80,51 @@ func (a *Account) Status() string {
 
 // GetAccount reads did's account from r.
 func GetAccount(r pebble.Reader, did string) (*Account, error) {
-	var a Account
-	if err := getJSON(r, accountKey(did), &a); err != nil {
+	b, closer, err := r.Get(accountKey(did))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, fmt.Errorf("account %s: %w", did, ErrNotFound)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("account %s: %w", did, err)
 	}
-	return &a, nil
+	defer closer.Close()
+	a, err := decodeAccount(did, b)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", did, err)
+	}
+	return a, nil
 }
 
-// PutAccount writes a into w.
+// PutAccount writes a's record into w. A new account (UID just assigned)
+// also needs IndexAccount.
 func PutAccount(w pebble.Writer, a *Account) error {
-	return putJSON(w, accountKey(a.DID), a)
+	var buf [256]byte
+	return w.Set(accountKey(a.DID), appendAccount(buf[:0], a), pebble.NoSync)
+}
+
+// IndexAccount records a's UID, the listRepos order.
+func IndexAccount(w pebble.Writer, a *Account) error {
+	if a.UID == 0 {
+		return fmt.Errorf("index account %s: no UID", a.DID)
+	}
+	return w.Set(uidKey(a.UID), []byte(a.DID), pebble.NoSync)
+}
+
+// NextUID returns the UID after the highest one indexed (1 when none is).
+func NextUID(r pebble.Reader) (uint64, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixUID}, UpperBound: upperBound(prefixUID)})
+	if err != nil {
+		return 0, fmt.Errorf("next uid: %w", err)
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 1, it.Error()
+	}
+	uid, err := decodeUIDKey(it.Key())
+	if err != nil {
+		return 0, fmt.Errorf("next uid: %w", err)
+	}
+	return uid + 1, nil
 }
 
 // ListAccounts calls fn for accounts in DID order, starting after the DID
@@ -100,15 +140,69 @@ func ListAccounts(r pebble.Reader, after string, fn func(*Account) bool) error {
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		var a Account
-		if err := json.Unmarshal(it.Value(), &a); err != nil {
-			return fmt.Errorf("list accounts: decode %q: %w", it.Key(), err)
+		a, err := decodeAccount(string(it.Key()[1:]), it.Value())
+		if err != nil {
+			return fmt.Errorf("list accounts: %q: %w", it.Key(), err)
 		}
-		if !fn(&a) {
+		if !fn(a) {
 			break
 		}
 	}
 	return it.Error()
+}
+
+// ListAccountsByUID calls fn for accounts in UID order, starting after the
+// UID after (0 for the start), until fn returns false.
+func ListAccountsByUID(r pebble.Reader, after uint64, fn func(*Account) bool) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: uidKey(after + 1), UpperBound: upperBound(prefixUID)})
+	if err != nil {
+		return fmt.Errorf("list accounts by uid: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		a, err := GetAccount(r, string(it.Value()))
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("list accounts by uid: %w", err)
+		}
+		if !fn(a) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// AssignUIDs gives every account without a UID (records written before
+// UIDs existed) the next ones, in DID order, and returns the next free UID.
+func AssignUIDs(db *pebble.DB) (uint64, error) {
+	next, err := NextUID(db)
+	if err != nil {
+		return 0, err
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	err = ListAccounts(db, "", func(a *Account) bool {
+		if a.UID != 0 {
+			return true
+		}
+		a.UID, next = next, next+1
+		if err = PutAccount(b, a); err == nil {
+			err = IndexAccount(b, a)
+		}
+		return err == nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("assign uids: %w", err)
+	}
+	if b.Empty() {
+		return next, nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("assign uids: %w", err)
+	}
+	return next, nil
 }
 
 func getJSON(r pebble.Reader, key []byte, v any) error {

@@ -1,7 +1,10 @@
 package state
 
 import (
+	"strings"
+
 	"errors"
+	"github.com/conflux-atproto/conflux/repo/cid"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -112,5 +115,77 @@ func TestHostsAndBans(t *testing.T) {
 	}
 	if bans, _ = DomainBans(db); len(bans) != 0 {
 		t.Errorf("bans after unban %v", bans)
+	}
+}
+
+// TestAccountRecord: the binary record round-trips every field, and a JSON
+// record written before it still reads.
+func TestAccountRecord(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	c1 := cid.Sum(cid.DagCBOR, []byte("commit"))
+	c2 := cid.Sum(cid.DagCBOR, []byte("data"))
+	want := Account{DID: "did:plc:a", UID: 7, Host: "pds.example", Rev: "3kabc", Commit: c1, Data: c2,
+		Upstream: "deactivated", UpstreamActive: false, Breaks: 3}
+	if err := PutAccount(db, &want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := GetAccount(db, want.DID)
+	if err != nil || *got != want {
+		t.Fatalf("round trip: %+v %v, want %+v", got, err, want)
+	}
+	empty := Account{DID: "did:plc:b", Upstream: LocalActive, UpstreamActive: true}
+	if err := PutAccount(db, &empty); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := GetAccount(db, empty.DID); err != nil || *got != empty {
+		t.Fatalf("empty round trip: %+v %v", got, err)
+	}
+	legacy := `{"did":"did:plc:c","host":"h","rev":"3kx","commit":"` + c1.String() + `","data":"` + c2.String() + `","upstream":"active","upstreamActive":true,"breaks":2}`
+	if err := db.Set(accountKey("did:plc:c"), []byte(legacy), nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err = GetAccount(db, "did:plc:c")
+	if err != nil || got.Commit != c1 || got.Data != c2 || got.Rev != "3kx" || !got.UpstreamActive || got.Breaks != 2 || got.UID != 0 {
+		t.Fatalf("legacy record: %+v %v", got, err)
+	}
+	for _, bad := range [][]byte{nil, {0x02}, {accountV1}, append(appendAccount(nil, &want), 0)} {
+		if _, err := decodeAccount("did:plc:x", bad); err == nil {
+			t.Errorf("decoded malformed record %x", bad)
+		}
+	}
+}
+
+// TestUIDs: legacy accounts get UIDs in DID order after the indexed ones,
+// and ListAccountsByUID pages in UID order.
+func TestUIDs(t *testing.T) {
+	t.Parallel()
+	db := openDB(t)
+	if n, err := NextUID(db); err != nil || n != 1 {
+		t.Fatalf("empty next uid %d %v", n, err)
+	}
+	a := &Account{DID: "did:plc:z", UID: 1, Upstream: LocalActive}
+	if err := PutAccount(db, a); err != nil || IndexAccount(db, a) != nil {
+		t.Fatal(err)
+	}
+	for _, did := range []string{"did:plc:b", "did:plc:a"} {
+		if err := PutAccount(db, &Account{DID: did, Upstream: LocalActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next, err := AssignUIDs(db)
+	if err != nil || next != 4 {
+		t.Fatalf("assign: next %d %v", next, err)
+	}
+	var order []string
+	if err := ListAccountsByUID(db, 0, func(a *Account) bool { order = append(order, a.DID); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(order, " ") != "did:plc:z did:plc:a did:plc:b" {
+		t.Errorf("uid order %v", order)
+	}
+	order = nil
+	if err := ListAccountsByUID(db, 2, func(a *Account) bool { order = append(order, a.DID); return true }); err != nil || len(order) != 1 || order[0] != "did:plc:b" {
+		t.Errorf("after uid 2: %v %v", order, err)
 	}
 }

@@ -38,7 +38,6 @@ const (
 	ReasonBadOps          Reason = "bad_ops"           // op shape invalid, or record block missing
 	ReasonInversion       Reason = "inversion"         // ops do not invert to prevData
 	ReasonMissingPrevData Reason = "missing_prevdata"  // strict: no prevData although state is known
-	ReasonSyncNoop        Reason = "sync_noop"         // #sync of the state already held
 	ReasonReplayedSeq     Reason = "replayed_seq"      // upstream seq not above the last one
 	ReasonHostBanned      Reason = "host_banned"       // from a banned host
 )

@@ -43,6 +43,12 @@ type Config struct {
 	FutureSkew time.Duration
 	// Now: default time.Now.
 	Now func() time.Time
+	// Slots, if positive, is how many verifications may run at once
+	// (typically GOMAXPROCS): the checks are pure CPU, and callers with
+	// many more goroutines than CPUs should not have them all runnable at
+	// once. A forced identity refresh (network) gives its slot up while it
+	// waits.
+	Slots int
 }
 
 // Verifier checks upstream events. It is safe for concurrent use.
@@ -54,6 +60,38 @@ type Verifier struct {
 	mu       sync.Mutex
 	// refreshed holds each DID's last forced refresh; cleared when large.
 	refreshed map[string]time.Time
+	slots     chan struct{} // nil: no limit
+	// hosts memoizes HostOf: every event needs its DID's PDS host, and
+	// accounts share a few endpoints. Cleared when large.
+	hosts struct {
+		sync.RWMutex
+		m map[string]string
+	}
+}
+
+// maxHostMemo bounds the HostOf memo (endpoints are few in practice; a
+// directory full of distinct ones only costs re-parsing).
+const maxHostMemo = 4096
+
+// hostOf is HostOf through the memo.
+func (v *Verifier) hostOf(endpoint string) (string, error) {
+	v.hosts.RLock()
+	h, ok := v.hosts.m[endpoint]
+	v.hosts.RUnlock()
+	if ok {
+		return h, nil
+	}
+	h, err := HostOf(endpoint)
+	if err != nil {
+		return "", err
+	}
+	v.hosts.Lock()
+	if len(v.hosts.m) >= maxHostMemo {
+		clear(v.hosts.m)
+	}
+	v.hosts.m[endpoint] = h
+	v.hosts.Unlock()
+	return h, nil
 }
 
 // New returns a Verifier.
@@ -62,6 +100,10 @@ func New(cfg Config) (*Verifier, error) {
 		return nil, errors.New("verify: Identities is required")
 	}
 	v := &Verifier{ids: cfg.Identities, skew: cfg.FutureSkew, now: cfg.Now, interval: cfg.RefreshInterval, refreshed: map[string]time.Time{}}
+	v.hosts.m = map[string]string{}
+	if cfg.Slots > 0 {
+		v.slots = make(chan struct{}, cfg.Slots)
+	}
 	if v.interval <= 0 {
 		v.interval = DefaultRefreshInterval
 	}
@@ -89,6 +131,45 @@ type Result struct {
 	Commit   cid.CID
 	Data     cid.CID
 	Warnings []Reason
+}
+
+// slot is a held verification slot (see Config.Slots).
+type slot struct {
+	v    *Verifier
+	held bool
+}
+
+// Reserve takes one verification slot away until the returned function is
+// called, waiting for it to be free: a caller keeps a CPU for other work
+// (the relay keeps one for delivery while anyone subscribes). Without
+// slots it does nothing.
+func (v *Verifier) Reserve() (release func()) {
+	if v.slots == nil {
+		return func() {}
+	}
+	v.slots <- struct{}{}
+	var once sync.Once
+	return func() { once.Do(func() { <-v.slots }) }
+}
+
+func (s *slot) take(ctx context.Context) error {
+	if s.v.slots == nil || s.held {
+		return nil
+	}
+	select {
+	case s.v.slots <- struct{}{}:
+		s.held = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *slot) release() {
+	if s.held {
+		<-s.v.slots
+		s.held = false
+	}
 }
 
 // HostOf returns the host (lower-case, default port dropped) of a PDS
@@ -166,7 +247,7 @@ func (v *Verifier) lookup(ctx context.Context, did string, refresh bool) (*ident
 	if err != nil {
 		return nil, "", reject(ReasonIdentity, err)
 	}
-	pds, err := HostOf(ep)
+	pds, err := v.hostOf(ep)
 	if err != nil {
 		return nil, "", reject(ReasonIdentity, err)
 	}
@@ -209,11 +290,16 @@ func (v *Verifier) Commit(ctx context.Context, ev *firehose.Commit, id *identity
 	if err := v.CheckRev(ev.Rev, prior); err != nil {
 		return nil, err
 	}
+	sl := slot{v: v}
+	if err := sl.take(ctx); err != nil {
+		return nil, err
+	}
+	defer sl.release()
 	commit, blocks, err := parseSlice(ev.Blocks, ev.Commit, ev.Repo, ev.Rev)
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkSignature(ctx, commit, id); err != nil {
+	if err := v.checkSignature(ctx, &sl, commit, id); err != nil {
 		return nil, err
 	}
 	res := &Result{Rev: commit.Rev, Commit: ev.Commit, Data: commit.Data}
@@ -240,6 +326,11 @@ func (v *Verifier) Sync(ctx context.Context, ev *firehose.Sync, id *identity.Ide
 	if err := v.CheckRev(ev.Rev, Prior{}); err != nil {
 		return nil, err
 	}
+	sl := slot{v: v}
+	if err := sl.take(ctx); err != nil {
+		return nil, err
+	}
+	defer sl.release()
 	roots, _, err := car.ReadBytes(ev.Blocks, car.CommitLimits())
 	if err != nil {
 		return nil, reject(ReasonBadCAR, err)
@@ -251,7 +342,7 @@ func (v *Verifier) Sync(ctx context.Context, ev *firehose.Sync, id *identity.Ide
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkSignature(ctx, commit, id); err != nil {
+	if err := v.checkSignature(ctx, &sl, commit, id); err != nil {
 		return nil, err
 	}
 	return &Result{Rev: commit.Rev, Commit: roots[0], Data: commit.Data}, nil
@@ -286,14 +377,18 @@ func parseSlice(b []byte, want cid.CID, did, rev string) (*repo.Commit, car.Bloc
 
 // checkSignature is step 6: the current key, then once more with a freshly
 // resolved identity (the key may have rotated since it was cached).
-func (v *Verifier) checkSignature(ctx context.Context, commit *repo.Commit, id *identity.Identity) error {
+func (v *Verifier) checkSignature(ctx context.Context, sl *slot, commit *repo.Commit, id *identity.Identity) error {
 	first := verifyWith(commit, id)
 	if first == nil {
 		return nil
 	}
+	sl.release() // the refresh may wait on the network
 	fresh, err := v.Refresh(ctx, commit.DID)
 	if err != nil {
 		return reject(ReasonBadSignature, fmt.Errorf("%w (refresh failed: %w)", first, err))
+	}
+	if err := sl.take(ctx); err != nil {
+		return err
 	}
 	if err := verifyWith(commit, fresh); err != nil {
 		return reject(ReasonBadSignature, err)

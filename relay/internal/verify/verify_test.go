@@ -344,3 +344,81 @@ func FuzzCommit(f *testing.F) {
 		}
 	})
 }
+
+// blockingIDs is stubIDs whose Refresh waits until release is closed.
+type blockingIDs struct {
+	*stubIDs
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingIDs) Refresh(ctx context.Context, did string) (*identity.Identity, error) {
+	close(b.entered)
+	<-b.release
+	return b.stubIDs.Refresh(ctx, did)
+}
+
+// TestSlotsFreedDuringRefresh: with one verification slot, a commit whose
+// signature forces an identity refresh (network) gives its slot up while it
+// waits, so another account's commit is verified meanwhile; the first then
+// takes a slot again and passes with the fresh key.
+func TestSlotsFreedDuringRefresh(t *testing.T) {
+	t.Parallel()
+	evs := scenarioCommits(t)
+	ids := &blockingIDs{
+		stubIDs: &stubIDs{cur: doc(t, realDID, otherKey, realPDS), fresh: doc(t, realDID, realKey, realPDS)},
+		entered: make(chan struct{}), release: make(chan struct{}),
+	}
+	v, err := New(Config{Identities: ids, Slots: 1, Now: func() time.Time { return time.Date(2025, 4, 17, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := v.Commit(t.Context(), evs[0], ids.cur, Prior{}, false)
+		first <- err
+	}()
+	<-ids.entered
+	// The only slot must be free: this verification (the right key) passes
+	// while the first one still waits on its refresh.
+	if _, err := v.Commit(t.Context(), evs[0], doc(t, realDID, realKey, realPDS), Prior{}, false); err != nil {
+		t.Fatalf("second commit during the refresh: %v", err)
+	}
+	close(ids.release)
+	if err := <-first; err != nil {
+		t.Fatalf("first commit after its refresh: %v", err)
+	}
+	// A cancelled caller waiting for a slot gives up.
+	v.slots <- struct{}{}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := v.Commit(ctx, evs[0], ids.cur, Prior{}, false); !errors.Is(err, context.Canceled) {
+		t.Errorf("waiting for a slot after cancel: %v", err)
+	}
+}
+
+// TestReserve: a reserved slot is not available to verification until it
+// is released (twice releasing is harmless).
+func TestReserve(t *testing.T) {
+	t.Parallel()
+	evs := scenarioCommits(t)
+	ids := &stubIDs{cur: doc(t, realDID, realKey, realPDS)}
+	v, err := New(Config{Identities: ids, Slots: 1, Now: func() time.Time { return time.Date(2025, 4, 17, 0, 0, 0, 0, time.UTC) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := v.Reserve()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := v.Commit(ctx, evs[0], ids.cur, Prior{}, false); !errors.Is(err, context.Canceled) {
+		t.Fatalf("verification got the reserved slot: %v", err)
+	}
+	release()
+	release()
+	if _, err := v.Commit(t.Context(), evs[0], ids.cur, Prior{}, false); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	if free := v.Reserve(); free == nil {
+		t.Fatal("no release func")
+	}
+}
