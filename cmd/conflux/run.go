@@ -41,6 +41,7 @@ func commands() map[string]command {
 		"relay":   {"run the relay: verify and merge hosts' streams into one firehose", runRelay},
 		"feedgen": {"run a feed generator following a relay (getFeedSkeleton)", runFeedgen},
 		"appview": {"run the AppView: index a relay's app.bsky records and serve reads", runAppview},
+		"bench":   {"measure the whole pipeline: relay-ingest, fanout, replay, appview-index, feed-serve, e2e", runBench},
 	}
 }
 
