@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/conflux-atproto/conflux/appview/internal/index"
 	"github.com/conflux-atproto/conflux/firehose/consumer"
 	"github.com/conflux-atproto/conflux/identity"
+	"github.com/conflux-atproto/conflux/internal/procs"
 )
 
 // ConsumerName names the AppView's cursor key in its Pebble store.
@@ -53,7 +53,7 @@ type Config struct {
 	// MaxBatchEvents bounds events per committed batch (default: consumer's).
 	MaxBatchEvents int
 	// VerifyWorkers is how many goroutines verify commits and decode
-	// records ahead of the ordered apply (default GOMAXPROCS).
+	// records ahead of the ordered apply (default one per CPU).
 	VerifyWorkers int
 	// PipelineDepth bounds the events in flight between the stream and
 	// the ordered apply (default 4 × MaxBatchEvents, at least 256).
@@ -149,7 +149,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.MaxBatchEvents = consumer.DefaultMaxBatchEvents
 	}
 	if cfg.VerifyWorkers <= 0 {
-		cfg.VerifyWorkers = runtime.GOMAXPROCS(0)
+		cfg.VerifyWorkers = procs.CPUs()
 	}
 	if cfg.PipelineDepth <= 0 {
 		cfg.PipelineDepth = max(256, 4*cfg.MaxBatchEvents)

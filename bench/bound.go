@@ -5,12 +5,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/conflux-atproto/conflux/internal/procs"
 	"github.com/conflux-atproto/conflux/repo/crypto"
 )
 
@@ -56,7 +56,7 @@ type signed struct {
 const boundSlice = 100 * time.Millisecond
 
 // MeasureBound verifies signatures of boundKeys distinct keys on every core
-// (GOMAXPROCS goroutines) for d (DefaultBoundDuration if zero), and returns
+// (one goroutine per CPU) for d (DefaultBoundDuration if zero), and returns
 // the best rate over windows of boundSlice.
 func MeasureBound(ctx context.Context, d time.Duration) (Bound, error) {
 	if d <= 0 {
@@ -77,7 +77,7 @@ func MeasureBound(ctx context.Context, d time.Duration) (Bound, error) {
 		}
 		jobs[i] = signed{pub: k.Public(), msg: msg, sig: sig}
 	}
-	cores := runtime.GOMAXPROCS(0)
+	cores := procs.CPUs()
 	var total atomic.Int64
 	var stop, failed atomic.Bool
 	var wg sync.WaitGroup

@@ -85,6 +85,10 @@ func New(cfg Config) (*PDS, error) {
 	p.db, err = pebble.Open(filepath.Join(cfg.DataDir, "repo"), &pebble.Options{
 		Logger:             pebbleLogger{p.log},
 		FormatMajorVersion: pebble.FormatNewest,
+		// Blocks are keyed by CID, so every commit writes random keys: small
+		// memtables mean a flush and an L0 compaction every few hundred
+		// commits, which a busy host pays for in tail latency.
+		MemTableSize: 64 << 20,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open repo store: %w", err)

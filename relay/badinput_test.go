@@ -67,6 +67,11 @@ func (bi badInput) run(t *testing.T) {
 		t.Errorf("drops %v, want one %s", drops, bi.reason)
 	}
 	if bi.consumer != "" {
+		// The cursor can reach the last good seq before the consumer reads the
+		// offending frame that follows it: wait for the disconnect itself.
+		waitFor(t, "consumer disconnect for "+bi.consumer, func() bool {
+			return counter(t, reg, "conflux_consumer_disconnects_total", "reason", bi.consumer) >= 1
+		})
 		if n := counter(t, reg, "conflux_consumer_disconnects_total", "reason", bi.consumer); n != 1 {
 			t.Errorf("consumer disconnects for %s: %v, want 1", bi.consumer, n)
 		}

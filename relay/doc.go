@@ -17,7 +17,7 @@
 // before left), their output events appended together
 // (eventlog.AppendEach: one wait on the log), then their state writes in
 // one Pebble commit, then their seqs marked done.
-// Verification itself holds one of GOMAXPROCS slots, so the many workers
+// Verification itself holds one of procs.CPUs() slots, so the many workers
 // waiting on appends never crowd the run queue that the log's committer and
 // the subscribers' writers share; while anyone subscribes, one slot is kept
 // out of verification, so delivery always has a CPU (fan-out latency stays

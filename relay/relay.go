@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/conflux-atproto/conflux/firehose/eventlog"
 	"github.com/conflux-atproto/conflux/firehose/subscribe"
 	"github.com/conflux-atproto/conflux/identity"
+	"github.com/conflux-atproto/conflux/internal/procs"
 	"github.com/conflux-atproto/conflux/relay/internal/state"
 	"github.com/conflux-atproto/conflux/relay/internal/verify"
 )
@@ -165,7 +165,7 @@ func New(cfg Config) (*Relay, error) {
 	// needs several events in flight while appends wait on the log), and
 	// all of them runnable at once would queue the log's committer and the
 	// subscribers' writers behind them.
-	v, err := verify.New(verify.Config{Identities: r.ids, Now: cfg.Now, Slots: runtime.GOMAXPROCS(0)})
+	v, err := verify.New(verify.Config{Identities: r.ids, Now: cfg.Now, Slots: procs.CPUs()})
 	if err != nil {
 		return nil, err
 	}
@@ -256,10 +256,10 @@ func (r *Relay) openStores() error {
 // take every CPU whenever hosts send faster than the relay can verify, and
 // the subscribers' writers, sharing the run queue with it, would fall tens
 // of milliseconds behind; with a CPU to themselves they stay within a few.
-// Ingest gives up 1/GOMAXPROCS of its peak while subscribed to. Called by
+// Ingest gives up 1/CPUs of its peak while subscribed to. Called by
 // the consumer registry, in order, with the number of subscribers.
 func (r *Relay) keepDeliveryCPU(subscribers int) {
-	want := subscribers > 0 && runtime.GOMAXPROCS(0) > 1
+	want := subscribers > 0 && procs.CPUs() > 1
 	switch {
 	case want && r.deliveryCPU == nil:
 		r.deliveryCPU = r.verify.Reserve()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"time"
 
@@ -120,6 +121,7 @@ func runBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	dir := fs.String("dir", "", "parent of the temporary data directory (removed at the end); default the system's")
 	boundFor := fs.Duration("bound-duration", bench.DefaultBoundDuration, "how long to measure the signature-verification bound")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run (every service in this process) to this file")
+	traceFile := fs.String("trace", "", "write a Go execution trace of the whole run to this file (go tool trace; -pprof=sched shows CPU queueing)")
 	runFn := sc.flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -144,6 +146,17 @@ func runBench(ctx context.Context, args []string, getenv env, stdout, stderr io.
 			return fmt.Errorf("bench: cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *traceFile != "" {
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			return fmt.Errorf("bench: trace: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("bench: trace: %w", err)
+		}
+		defer trace.Stop()
 	}
 	res, err := runFn(ctx, c)
 	c.Progress.Done()
