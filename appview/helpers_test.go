@@ -3,8 +3,6 @@ package appview
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,7 +16,7 @@ import (
 	"github.com/conflux-atproto/conflux/lexicon"
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/synth"
-	"github.com/conflux-atproto/conflux/repo/cid"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 	"github.com/conflux-atproto/conflux/repo/dagcbor"
 )
 
@@ -84,47 +82,12 @@ func newHostOn(t testing.TB, plcURL string) *host {
 	return h
 }
 
-// synthHost adapts the PDS to the synthetic driver.
-type synthHost struct{ p *pds.PDS }
-
-func (h synthHost) CreateAccount(ctx context.Context, handle, password string) (string, error) {
-	a, err := h.p.CreateAccount(ctx, pds.CreateAccountInput{Handle: handle, Password: password})
-	return a.DID, err
-}
-
-func (h synthHost) ApplyWrites(ctx context.Context, did string, writes []synth.Write) ([]synth.Result, error) {
-	ws := make([]pds.Write, len(writes))
-	for i, w := range writes {
-		ws[i] = pds.Write{Action: w.Action, Collection: w.Collection, RKey: w.RKey, Value: w.Value}
-	}
-	res, err := h.p.ApplyWrites(ctx, did, ws, cid.Undef)
-	if errors.Is(err, pds.ErrRecordNotFound) {
-		return nil, fmt.Errorf("%w: %w", synth.ErrNotFound, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]synth.Result, len(res.Results))
-	for i, r := range res.Results {
-		out[i] = synth.Result{URI: r.URI, CID: r.CID}
-	}
-	return out, nil
-}
-
-func (h synthHost) UploadBlob(ctx context.Context, did, mime string, data []byte) (synth.Blob, error) {
-	b, err := h.p.UploadBlob(ctx, did, mime, data)
-	if err != nil {
-		return synth.Blob{}, err
-	}
-	return synth.Blob{CID: b.CID, MimeType: b.MimeType, Size: b.Size}, nil
-}
-
 // drive runs the synthetic driver for n actions by users accounts.
 func drive(t testing.TB, h *host, users int, n int64, seed int64) {
 	t.Helper()
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	var tick int64
-	d, err := synth.New(synth.Config{Host: synthHost{h.pds}, Users: users, MaxWrites: n, Seed: seed, Workers: 4,
+	d, err := synth.New(synth.Config{Host: synthhost.Host{PDS: h.pds}, Users: users, MaxWrites: n, Seed: seed, Workers: 4,
 		Now: func() time.Time { tick++; return start.Add(time.Duration(tick) * time.Millisecond) }, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

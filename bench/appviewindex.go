@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 )
 
 // AppviewIndexConfig configures AppviewIndex. Zero values mean the defaults.
@@ -69,12 +70,7 @@ func AppviewIndex(ctx context.Context, cfg AppviewIndexConfig) (*AppviewIndexRes
 	cfg = cfg.withDefaults()
 	p := cfg.Progress
 	res := &AppviewIndexResult{}
-	p.Phase("signature bound")
-	var err error
-	if res.Bound, err = MeasureBound(ctx, cfg.BoundDuration); err != nil {
-		return nil, err
-	}
-	cl, err := newCluster(ctx, cfg.Common)
+	cl, err := begin(ctx, cfg.Common, &res.Bound)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +82,7 @@ func AppviewIndex(ctx context.Context, cfg AppviewIndexConfig) (*AppviewIndexRes
 	if err != nil {
 		return nil, err
 	}
-	d, err := synth.New(synth.Config{Host: synthHost{pds: h.pds}, Users: cfg.Users, MaxWrites: int64(cfg.Writes),
+	d, err := synth.New(synth.Config{Host: synthhost.Host{PDS: h.pds}, Users: cfg.Users, MaxWrites: int64(cfg.Writes),
 		Seed: 7, HandleDomain: h.name + ".test", Logger: cl.log, LogEvery: time.Hour})
 	if err != nil {
 		return nil, fmt.Errorf("bench: synth: %w", err)

@@ -67,6 +67,17 @@ type cluster struct {
 	ids    *identity.Cache
 }
 
+// begin is every scenario's start: measure the machine's signature bound
+// into bound (first, while nothing else runs), then start the cluster.
+func begin(ctx context.Context, c Common, bound *Bound) (*cluster, error) {
+	c.Progress.Phase("signature bound")
+	var err error
+	if *bound, err = MeasureBound(ctx, c.BoundDuration); err != nil {
+		return nil, err
+	}
+	return newCluster(ctx, c)
+}
+
 // newCluster makes the data directory and starts a development PLC
 // directory, which every host registers its accounts with.
 func newCluster(ctx context.Context, c Common) (*cluster, error) {

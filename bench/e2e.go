@@ -118,12 +118,7 @@ func E2E(ctx context.Context, cfg E2EConfig) (*E2EResult, error) {
 	cfg = cfg.withDefaults()
 	p := cfg.Progress
 	res := &E2EResult{TargetRate: cfg.Rate, Fsync: !cfg.NoSync, AppviewTrust: cfg.AppviewTrust}
-	p.Phase("signature bound")
-	var err error
-	if res.Bound, err = MeasureBound(ctx, cfg.BoundDuration); err != nil {
-		return nil, err
-	}
-	cl, err := newCluster(ctx, cfg.Common)
+	cl, err := begin(ctx, cfg.Common, &res.Bound)
 	if err != nil {
 		return nil, err
 	}

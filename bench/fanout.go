@@ -73,12 +73,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	cfg = cfg.withDefaults()
 	p := cfg.Progress
 	res := &FanoutResult{Subscribers: cfg.Subscribers, TargetRate: cfg.Rate, Fsync: !cfg.NoSync}
-	p.Phase("signature bound")
-	var err error
-	if res.Bound, err = MeasureBound(ctx, cfg.BoundDuration); err != nil {
-		return nil, err
-	}
-	cl, err := newCluster(ctx, cfg.Common)
+	cl, err := begin(ctx, cfg.Common, &res.Bound)
 	if err != nil {
 		return nil, err
 	}

@@ -80,12 +80,7 @@ func FeedServe(ctx context.Context, cfg FeedServeConfig) (*FeedServeResult, erro
 	cfg = cfg.withDefaults()
 	p := cfg.Progress
 	res := &FeedServeResult{Posts: cfg.Posts, Clients: cfg.Clients, PacedPeriod: cfg.Period.String()}
-	p.Phase("signature bound")
-	var err error
-	if res.Bound, err = MeasureBound(ctx, cfg.BoundDuration); err != nil {
-		return nil, err
-	}
-	cl, err := newCluster(ctx, cfg.Common)
+	cl, err := begin(ctx, cfg.Common, &res.Bound)
 	if err != nil {
 		return nil, err
 	}

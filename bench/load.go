@@ -8,6 +8,7 @@ import (
 	"github.com/conflux-atproto/conflux/firehose"
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 )
 
 // load is synthetic activity on hosts: one seeded synth driver per host,
@@ -23,7 +24,7 @@ func startLoad(ctx context.Context, cl *cluster, hosts []*host, users int, rate 
 	l := &load{users: users * len(hosts)}
 	for i, h := range hosts {
 		d, err := synth.New(synth.Config{
-			Host: synthHost{pds: h.pds, onCommit: onCommit}, Users: users, Rate: rate / float64(len(hosts)),
+			Host: synthhost.Host{PDS: h.pds, OnCommit: onCommit}, Users: users, Rate: rate / float64(len(hosts)),
 			Seed: int64(i + 1), HandleDomain: h.name + ".test", Logger: cl.log.With("synth", h.name),
 			LogEvery: time.Hour,
 		})

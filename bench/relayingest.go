@@ -84,12 +84,7 @@ func RelayIngest(ctx context.Context, cfg RelayIngestConfig) (*RelayIngestResult
 	cfg = cfg.withDefaults()
 	p := cfg.Progress
 	res := &RelayIngestResult{Hosts: cfg.Hosts, Accounts: cfg.Accounts, Commits: cfg.Commits, Fsync: !cfg.NoSync}
-	p.Phase("signature bound")
-	var err error
-	if res.Bound, err = MeasureBound(ctx, cfg.BoundDuration); err != nil {
-		return nil, err
-	}
-	cl, err := newCluster(ctx, cfg.Common)
+	cl, err := begin(ctx, cfg.Common, &res.Bound)
 	if err != nil {
 		return nil, err
 	}

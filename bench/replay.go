@@ -79,12 +79,7 @@ func Replay(ctx context.Context, cfg ReplayConfig) (*ReplayResult, error) {
 	cfg = cfg.withDefaults()
 	p := cfg.Progress
 	res := &ReplayResult{}
-	p.Phase("signature bound")
-	var err error
-	if res.Bound, err = MeasureBound(ctx, cfg.BoundDuration); err != nil {
-		return nil, err
-	}
-	cl, err := newCluster(ctx, cfg.Common)
+	cl, err := begin(ctx, cfg.Common, &res.Bound)
 	if err != nil {
 		return nil, err
 	}

@@ -2,14 +2,12 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/conflux-atproto/conflux/pds"
-	"github.com/conflux-atproto/conflux/pds/synth"
 	"github.com/conflux-atproto/conflux/repo/cid"
 )
 
@@ -67,54 +65,6 @@ func headOf(ctx context.Context, h *host, did string) (int64, error) {
 		return 0, fmt.Errorf("bench: marker on %s: %w", h.name, err)
 	}
 	return res.Seq, nil
-}
-
-// synthHost lets the synthetic-activity driver write to an in-process
-// host (as cmd/conflux does; that adapter is in package main).
-type synthHost struct {
-	pds *pds.PDS
-	// onCommit, if set, sees every commit's rev and seq.
-	onCommit func(did string, res pds.CommitResult)
-}
-
-var _ synth.Host = synthHost{}
-
-func (h synthHost) CreateAccount(ctx context.Context, handle, password string) (string, error) {
-	a, err := h.pds.CreateAccount(ctx, pds.CreateAccountInput{Handle: handle, Password: password})
-	if err != nil {
-		return "", err
-	}
-	return a.DID, nil
-}
-
-func (h synthHost) ApplyWrites(ctx context.Context, did string, writes []synth.Write) ([]synth.Result, error) {
-	ws := make([]pds.Write, len(writes))
-	for i, w := range writes {
-		ws[i] = pds.Write{Action: w.Action, Collection: w.Collection, RKey: w.RKey, Value: w.Value, Validate: pds.ValidateOn}
-	}
-	res, err := h.pds.ApplyWrites(ctx, did, ws, cid.Undef)
-	if errors.Is(err, pds.ErrRecordNotFound) {
-		return nil, fmt.Errorf("%w: %w", synth.ErrNotFound, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if h.onCommit != nil {
-		h.onCommit(did, res)
-	}
-	out := make([]synth.Result, len(res.Results))
-	for i, r := range res.Results {
-		out[i] = synth.Result{URI: r.URI, CID: r.CID}
-	}
-	return out, nil
-}
-
-func (h synthHost) UploadBlob(ctx context.Context, did, mime string, data []byte) (synth.Blob, error) {
-	b, err := h.pds.UploadBlob(ctx, did, mime, data)
-	if err != nil {
-		return synth.Blob{}, err
-	}
-	return synth.Blob{CID: b.CID, MimeType: b.MimeType, Size: b.Size}, nil
 }
 
 // atomicCounter wraps a counter for writePosts callers that do not read it.

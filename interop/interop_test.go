@@ -37,8 +37,8 @@ import (
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/pdstest"
 	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 	"github.com/conflux-atproto/conflux/relay"
-	"github.com/conflux-atproto/conflux/repo/cid"
 )
 
 // nodeEnv names the Node binary; unset, every test here skips.
@@ -257,45 +257,10 @@ func (h *host) head(t *testing.T) int64 {
 	return int64(metric(t, h.reg, "conflux_eventlog_head_seq"))
 }
 
-// synthHost lets the synthetic driver write to an in-process host.
-type synthHost struct{ p *pds.PDS }
-
-func (h synthHost) CreateAccount(ctx context.Context, handle, password string) (string, error) {
-	a, err := h.p.CreateAccount(ctx, pds.CreateAccountInput{Handle: handle, Password: password})
-	return a.DID, err
-}
-
-func (h synthHost) ApplyWrites(ctx context.Context, did string, writes []synth.Write) ([]synth.Result, error) {
-	ws := make([]pds.Write, len(writes))
-	for i, w := range writes {
-		ws[i] = pds.Write{Action: w.Action, Collection: w.Collection, RKey: w.RKey, Value: w.Value, Validate: pds.ValidateOn}
-	}
-	res, err := h.p.ApplyWrites(ctx, did, ws, cid.Undef)
-	if errors.Is(err, pds.ErrRecordNotFound) {
-		return nil, fmt.Errorf("%w: %w", synth.ErrNotFound, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := make([]synth.Result, len(res.Results))
-	for i, r := range res.Results {
-		out[i] = synth.Result{URI: r.URI, CID: r.CID}
-	}
-	return out, nil
-}
-
-func (h synthHost) UploadBlob(ctx context.Context, did, mime string, data []byte) (synth.Blob, error) {
-	b, err := h.p.UploadBlob(ctx, did, mime, data)
-	if err != nil {
-		return synth.Blob{}, err
-	}
-	return synth.Blob{CID: b.CID, MimeType: b.MimeType, Size: b.Size}, nil
-}
-
 // drive runs n synthetic actions by users new accounts of h (handles under
 // h's domain); any failed write is an error. It may run in a goroutine.
 func drive(ctx context.Context, h *host, users int, n, seed int64) error {
-	d, err := synth.New(synth.Config{Host: synthHost{h.pds}, Users: users, MaxWrites: n, Seed: seed,
+	d, err := synth.New(synth.Config{Host: synthhost.Host{PDS: h.pds}, Users: users, MaxWrites: n, Seed: seed,
 		Workers: 4, HandleDomain: h.domain, Logger: quiet()})
 	if err != nil {
 		return err

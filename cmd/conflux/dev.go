@@ -30,6 +30,7 @@ import (
 	"github.com/conflux-atproto/conflux/identity/plc"
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 	"github.com/conflux-atproto/conflux/relay"
 )
 
@@ -174,7 +175,7 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 		g.goRun(func() error { return host.Run(ctx) })
 		if f.users > 0 {
 			drv, err := synth.New(synth.Config{
-				Host: synthHost{pds: host}, Users: f.users, Rate: f.rate, Seed: int64(i + 1),
+				Host: synthhost.Host{PDS: host}, Users: f.users, Rate: f.rate, Seed: int64(i + 1),
 				HandleDomain: domain, Logger: log.With("host", name), Metrics: synth.NewMetrics(serviceReg("pds-" + name)),
 			})
 			if err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/conflux-atproto/conflux/identity/plc"
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 )
 
 // devPLCPath is where `conflux pds` mounts the development PLC directory
@@ -170,7 +171,7 @@ func runPDS(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	running := 2
 	if f.synthUsers > 0 {
 		drv, err := synth.New(synth.Config{
-			Host:         synthHost{pds: host},
+			Host:         synthhost.Host{PDS: host},
 			Users:        f.synthUsers,
 			Rate:         f.synthRate,
 			Seed:         f.synthSeed,

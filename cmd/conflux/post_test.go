@@ -11,6 +11,7 @@ import (
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/pdstest"
 	"github.com/conflux-atproto/conflux/pds/synth"
+	"github.com/conflux-atproto/conflux/pds/synthhost"
 	"github.com/conflux-atproto/conflux/repo/syntax"
 )
 
@@ -335,7 +336,7 @@ func FuzzDecodeXRPC(f *testing.F) {
 func TestSynthAgainstPDS(t *testing.T) {
 	t.Parallel()
 	tp := newTestPDS(t)
-	d, err := synth.New(synth.Config{Host: synthHost{tp.pds}, Users: 5, MaxWrites: 250, Seed: 11, HandleDomain: "test"})
+	d, err := synth.New(synth.Config{Host: synthhost.Host{PDS: tp.pds}, Users: 5, MaxWrites: 250, Seed: 11, HandleDomain: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +373,7 @@ func TestSynthAgainstPDS(t *testing.T) {
 			total, want, s.Writes, deletes, profileUpdates)
 	}
 	// A synthetic user's error from the host maps to synth.ErrNotFound.
-	_, err = synthHost{tp.pds}.ApplyWrites(t.Context(), accounts[0].DID, []synth.Write{{Action: "delete", Collection: "app.bsky.feed.post", RKey: "3jzfcijpj2z2a"}})
+	_, err = synthhost.Host{PDS: tp.pds}.ApplyWrites(t.Context(), accounts[0].DID, []synth.Write{{Action: "delete", Collection: "app.bsky.feed.post", RKey: "3jzfcijpj2z2a"}})
 	if !errors.Is(err, synth.ErrNotFound) {
 		t.Fatalf("delete of a missing record: %v", err)
 	}
