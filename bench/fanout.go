@@ -97,7 +97,7 @@ func Fanout(ctx context.Context, cfg FanoutConfig) (*FanoutResult, error) {
 	var times sync.Map // seq -> time.Time
 	tap, err := consumer.New(consumer.Config{URL: wsURL(relayURL), Cursor: consumer.NoCursor,
 		Handler: consumer.HandlerFunc(func(_ context.Context, ev consumer.Event) error {
-			if t, ok := eventTime(ev.Frame); ok {
+			if t, ok := ev.Frame.Time(); ok {
 				times.Store(ev.Seq, t)
 			}
 			return nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/conflux-atproto/conflux/firehose"
 	"github.com/conflux-atproto/conflux/pds"
 	"github.com/conflux-atproto/conflux/pds/synth"
 	"github.com/conflux-atproto/conflux/pds/synthhost"
@@ -59,24 +58,4 @@ func (l *load) writes() int64 {
 		n += d.Stats().Writes
 	}
 	return n
-}
-
-// eventTime is the time field of a sequenced event: when the host that
-// first sequenced it did so, at millisecond precision.
-func eventTime(f firehose.Frame) (time.Time, bool) {
-	var s string
-	switch m := f.Msg.(type) {
-	case *firehose.Commit:
-		s = m.Time
-	case *firehose.Sync:
-		s = m.Time
-	case *firehose.Identity:
-		s = m.Time
-	case *firehose.Account:
-		s = m.Time
-	default:
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	return t, err == nil
 }

@@ -321,6 +321,20 @@ func TestFrameStamps(t *testing.T) {
 		if js, _ := f.MarshalJSON(); !strings.Contains(string(js), `"time":"`+wantTime+`"`) {
 			t.Errorf("%T: %s lacks time %s", e, js, wantTime)
 		}
+		if did := f.DID(); did != "did:plc:a" {
+			t.Errorf("%T: DID() = %q, want did:plc:a", e, did)
+		}
+		if got, ok := f.Time(); !ok || !got.Equal(now.Truncate(time.Millisecond)) {
+			t.Errorf("%T: Time() = %v %v, want %v", e, got, ok, now.Truncate(time.Millisecond))
+		}
+	}
+	for _, f := range []Frame{{}, {Msg: (*Commit)(nil)}, {Type: TypeInfo, Msg: &Info{Name: "OutdatedCursor"}}, {Msg: &Commit{Repo: "did:plc:b", Time: "not a time"}}} {
+		if _, ok := f.Time(); ok {
+			t.Errorf("%+v: Time() reported a time", f)
+		}
+	}
+	if did := (Frame{Msg: &Info{}}).DID(); did != "" {
+		t.Errorf("#info DID() = %q, want none", did)
 	}
 	c := &Commit{Time: "2020-01-01T00:00:00Z"}
 	if _, err := c.Frame(7, now); err != nil || c.Time != "2020-01-01T00:00:00Z" || c.Seq != 7 {

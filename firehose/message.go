@@ -217,3 +217,47 @@ func (f Frame) Seq() (int64, bool) {
 	}
 	return 0, false
 }
+
+// DID returns the account a #commit, #sync, #identity or #account is about;
+// "" for other frames.
+func (f Frame) DID() string {
+	if isNil(f.Msg) {
+		return ""
+	}
+	switch m := f.Msg.(type) {
+	case *Commit:
+		return m.Repo
+	case *Sync:
+		return m.DID
+	case *Identity:
+		return m.DID
+	case *Account:
+		return m.DID
+	}
+	return ""
+}
+
+// Time parses the time field of a #commit, #sync, #identity or #account:
+// when the host that first sequenced it did so. The field is informal
+// (relays may rewrite it), so false for a missing or unparsable one and for
+// other frames.
+func (f Frame) Time() (time.Time, bool) {
+	if isNil(f.Msg) {
+		return time.Time{}, false
+	}
+	var s string
+	switch m := f.Msg.(type) {
+	case *Commit:
+		s = m.Time
+	case *Sync:
+		s = m.Time
+	case *Identity:
+		s = m.Time
+	case *Account:
+		s = m.Time
+	default:
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}

@@ -103,21 +103,6 @@ func setTime(ev event, stamp string) {
 	}
 }
 
-// eventDID returns the account a sequenced message is about.
-func eventDID(m firehose.Message) string {
-	switch m := m.(type) {
-	case *firehose.Commit:
-		return m.Repo
-	case *firehose.Sync:
-		return m.DID
-	case *firehose.Identity:
-		return m.DID
-	case *firehose.Account:
-		return m.DID
-	}
-	return ""
-}
-
 // recoverPending appends the events of writes that were stored but not
 // announced before the last stop (see publish). It runs in Run before writes
 // are admitted, with the event log running.
@@ -211,7 +196,7 @@ func (p *PDS) dropAnnounced(pending map[string]*pendingRec, from int64) error {
 			if err != nil {
 				return fmt.Errorf("%w: event %d: %w", eventlog.ErrCorrupt, ev.Seq, err)
 			}
-			did := eventDID(fr.Msg)
+			did := fr.DID()
 			if rec := pending[did]; rec != nil && ev.Seq > rec.LogHead {
 				pending[did] = nil
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/conflux-atproto/conflux/firehose"
 	"github.com/conflux-atproto/conflux/firehose/consumer"
 	"github.com/conflux-atproto/conflux/relay/internal/verify"
 )
@@ -91,18 +90,7 @@ func (p *pipeline) HandleEvent(ctx context.Context, ev consumer.Event) error {
 }
 
 func (p *pipeline) shard(ev consumer.Event) int {
-	var did string
-	switch m := ev.Frame.Msg.(type) {
-	case *firehose.Commit:
-		did = m.Repo
-	case *firehose.Sync:
-		did = m.DID
-	case *firehose.Identity:
-		did = m.DID
-	case *firehose.Account:
-		did = m.DID
-	}
-	return int(maphash.String(p.seed, did) % uint64(len(p.workers)))
+	return int(maphash.String(p.seed, ev.Frame.DID()) % uint64(len(p.workers)))
 }
 
 // maxWorkerBatch bounds how many queued events one worker handles before

@@ -16,21 +16,8 @@ const lagUnknown = time.Duration(math.MinInt64)
 // field is informal (relays may rewrite it), so a missing or unparsable
 // time just means no lag sample.
 func eventLag(f firehose.Frame, now time.Time) (time.Duration, bool) {
-	var s string
-	switch m := f.Msg.(type) {
-	case *firehose.Commit:
-		s = m.Time
-	case *firehose.Sync:
-		s = m.Time
-	case *firehose.Identity:
-		s = m.Time
-	case *firehose.Account:
-		s = m.Time
-	default:
-		return 0, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
+	t, ok := f.Time()
+	if !ok {
 		return 0, false
 	}
 	return now.Sub(t), true
