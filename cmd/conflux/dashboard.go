@@ -466,18 +466,26 @@ func (d *dashboard) serveToggle(w http.ResponseWriter, r *http.Request, pause bo
 // store); resuming starts a new consumer, which reads that cursor and
 // catches up. A Consumer runs only once, hence a new one each time.
 type feedRunner struct {
-	newConsumer func() (*consumer.Consumer, error)
+	newConsumer func() (runnable, error)
 	resumed     chan struct{}
 
 	mu      sync.Mutex
-	cur     *consumer.Consumer
+	cur     runnable
 	cancel  context.CancelFunc
 	paused  bool
 	running bool
 	last    int64 // cursor of the consumers that have stopped
 }
 
-func newFeedRunner(newConsumer func() (*consumer.Consumer, error)) *feedRunner {
+// runnable is a consumer the runner can start again after a pause: a
+// *consumer.Consumer (made anew each time), or the AppView, whose Run reads
+// its stored cursor each time it starts.
+type runnable interface {
+	Run(ctx context.Context) error
+	Cursor() int64
+}
+
+func newFeedRunner(newConsumer func() (runnable, error)) *feedRunner {
 	return &feedRunner{newConsumer: newConsumer, resumed: make(chan struct{}, 1)}
 }
 

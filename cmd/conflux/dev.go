@@ -247,9 +247,10 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 	}
 	defer av.Close()
 	g.serve(avLn, av.Handler())
-	// The appview's consumer runs in a runner, like the feeds', so that the
-	// dashboard can pause it (av.Run would run its one consumer once).
-	avRunner := newFeedRunner(av.NewConsumer)
+	// The appview indexes in a runner, like the feeds, so that the dashboard
+	// can pause it; av.Run (verification in parallel ahead of the ordered
+	// writer) starts again from its stored cursor on resume.
+	avRunner := newFeedRunner(func() (runnable, error) { return av, nil })
 	g.goRun(func() error { return avRunner.Run(ctx) })
 	consumers := map[string]func() int64{"appview": avRunner.Cursor}
 	consumerNames := []string{"appview"}
@@ -304,7 +305,7 @@ func runDev(ctx context.Context, args []string, getenv env, stdout, stderr io.Wr
 			cancel()
 			return fmt.Errorf("dev: feedgen: %w", err)
 		}
-		r := newFeedRunner(func() (*consumer.Consumer, error) { return consumer.New(cfg) })
+		r := newFeedRunner(func() (runnable, error) { return consumer.New(cfg) })
 		g.goRun(func() error { return r.Run(ctx) })
 		name := "feed " + feed.Name()
 		consumers[name] = r.Cursor
