@@ -45,6 +45,17 @@ func FuzzDecodeFrame(f *testing.F) {
 		if wantSeq, ok := fr.Seq(); ok != seqOK || (ok && wantSeq != seq) {
 			t.Fatalf("PeekSeq = %d %v, Seq = %d %v", seq, seqOK, wantSeq, ok)
 		}
+		// Only the four account events carry a seq, a DID and a time.
+		account := isAccountEvent(fr.Msg)
+		if _, ok := fr.Seq(); ok != account {
+			t.Fatalf("Seq ok %v for %T", ok, fr.Msg)
+		}
+		if did := fr.DID(); did != "" && !account {
+			t.Fatalf("DID %q for %T", did, fr.Msg)
+		}
+		if _, ok := fr.Time(); ok && !account {
+			t.Fatalf("Time on a %T, which has no time field", fr.Msg)
+		}
 		if fr.Msg == nil {
 			if fr.Op != OpMessage || fr.Type == "" {
 				t.Fatalf("unknown frame %+v", fr)
@@ -73,4 +84,13 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("encoding is not a fixed point: %v\n%x\n%x", err, re, re2)
 		}
 	})
+}
+
+// isAccountEvent reports whether m is one of the four sequenced events.
+func isAccountEvent(m Message) bool {
+	switch m.(type) {
+	case *Commit, *Sync, *Identity, *Account:
+		return !isNil(m)
+	}
+	return false
 }
